@@ -1,0 +1,2 @@
+//! The `prometheus-multiproc` command.
+fn main() {}

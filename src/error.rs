@@ -1,0 +1,240 @@
+//! The crate's one error type: what went wrong, and the path or variable involved.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A specialized `Result` for this crate.
+///
+/// ```
+/// fn setup() -> prometheus_multiproc::Result<()> {
+///     Ok(())
+/// }
+/// # setup().unwrap();
+/// ```
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error from this crate.
+///
+/// The kind is private so that it can grow; use the accessors ([`Error::path`],
+/// [`Error::io_error`], [`Error::is_label_count`], ...) to tell errors apart,
+/// and `Display` for a message that names the path or variable involved.
+///
+/// ```
+/// use prometheus_multiproc::MultiProcessCollector;
+///
+/// let err = MultiProcessCollector::new("/no/such/dir").unwrap_err();
+/// assert_eq!(err.path().unwrap().to_str(), Some("/no/such/dir"));
+/// assert!(err.to_string().contains("/no/such/dir"));
+/// ```
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    /// Neither `PROMETHEUS_MULTIPROC_DIR` nor the deprecated variable is set.
+    EnvNotSet,
+    /// The metrics directory is missing, not a directory, or not usable.
+    BadDir {
+        path: PathBuf,
+        variable: Option<&'static str>,
+        reason: String,
+    },
+    /// An I/O error on a path.
+    Io { path: PathBuf, source: io::Error },
+    /// A metric or label name is not valid.
+    InvalidName { what: &'static str, name: String },
+    /// Other invalid arguments (buckets, help text, ...).
+    InvalidArgument(String),
+    /// The number of label values does not match the number of label names.
+    LabelCount { expected: usize, got: usize },
+    /// A file is full: its reserved address range cannot grow further.
+    FileFull { path: PathBuf, limit: u64 },
+    /// The operation is not supported for this metric (e.g. `inc` on a
+    /// most-recent gauge).
+    Unsupported(&'static str),
+}
+
+impl Error {
+    pub(crate) fn env_not_set() -> Self {
+        Error {
+            kind: ErrorKind::EnvNotSet,
+        }
+    }
+
+    pub(crate) fn bad_dir(
+        path: impl Into<PathBuf>,
+        variable: Option<&'static str>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error {
+            kind: ErrorKind::BadDir {
+                path: path.into(),
+                variable,
+                reason: reason.into(),
+            },
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error {
+            kind: ErrorKind::Io {
+                path: path.into(),
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn invalid_name(what: &'static str, name: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::InvalidName {
+                what,
+                name: name.into(),
+            },
+        }
+    }
+
+    pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::InvalidArgument(msg.into()),
+        }
+    }
+
+    pub(crate) fn label_count(expected: usize, got: usize) -> Self {
+        Error {
+            kind: ErrorKind::LabelCount { expected, got },
+        }
+    }
+
+    pub(crate) fn file_full(path: impl Into<PathBuf>, limit: u64) -> Self {
+        Error {
+            kind: ErrorKind::FileFull {
+                path: path.into(),
+                limit,
+            },
+        }
+    }
+
+    pub(crate) fn unsupported(what: &'static str) -> Self {
+        Error {
+            kind: ErrorKind::Unsupported(what),
+        }
+    }
+
+    /// The path this error is about, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.kind {
+            ErrorKind::BadDir { path, .. }
+            | ErrorKind::Io { path, .. }
+            | ErrorKind::FileFull { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The underlying I/O error, if this error came from one.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match &self.kind {
+            ErrorKind::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// True when no metrics directory was configured in the environment.
+    pub fn is_env_not_set(&self) -> bool {
+        matches!(self.kind, ErrorKind::EnvNotSet)
+    }
+
+    /// True when the metrics directory is missing or unusable.
+    pub fn is_bad_dir(&self) -> bool {
+        matches!(self.kind, ErrorKind::BadDir { .. })
+    }
+
+    /// True when a metric or label name was rejected.
+    pub fn is_invalid_name(&self) -> bool {
+        matches!(self.kind, ErrorKind::InvalidName { .. })
+    }
+
+    /// True when an argument other than a name was rejected.
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(self.kind, ErrorKind::InvalidArgument(_))
+    }
+
+    /// True when the wrong number of label values was given.
+    pub fn is_label_count(&self) -> bool {
+        matches!(self.kind, ErrorKind::LabelCount { .. })
+    }
+
+    /// True when the disk (or the file's reserved range) is full.
+    pub fn is_storage_full(&self) -> bool {
+        match &self.kind {
+            ErrorKind::FileFull { .. } => true,
+            ErrorKind::Io { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+            }
+            _ => false,
+        }
+    }
+
+    /// True when the operation is not supported by this metric.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self.kind, ErrorKind::Unsupported(_))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::EnvNotSet => write!(
+                f,
+                "{} is not set: set it to the shared metrics directory",
+                crate::naming::ENV_VAR
+            ),
+            ErrorKind::BadDir {
+                path,
+                variable: Some(var),
+                reason,
+            } => write!(f, "{var}={}: {reason}", path.display()),
+            ErrorKind::BadDir {
+                path,
+                variable: None,
+                reason,
+            } => write!(f, "metrics directory {}: {reason}", path.display()),
+            ErrorKind::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            ErrorKind::InvalidName { what, name } => write!(f, "invalid {what} name {name:?}"),
+            ErrorKind::InvalidArgument(msg) => f.write_str(msg),
+            ErrorKind::LabelCount { expected, got } => write!(
+                f,
+                "inconsistent label cardinality: expected {expected} label values, got {got}"
+            ),
+            ErrorKind::FileFull { path, limit } => write!(
+                f,
+                "{}: metrics file would exceed its reserved size of {limit} bytes",
+                path.display()
+            ),
+            ErrorKind::Unsupported(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        let kind = match &err.kind {
+            ErrorKind::Io { source, .. } => source.kind(),
+            ErrorKind::EnvNotSet | ErrorKind::BadDir { .. } => io::ErrorKind::NotFound,
+            ErrorKind::FileFull { .. } => io::ErrorKind::StorageFull,
+            _ => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, err)
+    }
+}

@@ -1,0 +1,488 @@
+//! Entry keys, byte-identical to Python's `json.dumps([metric, sample, labels, help], sort_keys=True)`, and Python/Go float formatting.
+//!
+//! A key is the JSON array `[metric_name, sample_name, {label: value, ...}, help]`
+//! with the label object sorted by name, `", "` and `": "` separators, and
+//! ASCII-only output (`\uXXXX` lowercase escapes, surrogate pairs above the BMP,
+//! short escapes for `\" \\ \n \r \t \b \f`).
+
+use std::fmt::Write as _;
+
+/// Encodes a key exactly as prometheus_client's `mmap_key` does.
+///
+/// Label pairs may be given in any order; they are sorted by name.
+///
+/// ```
+/// use prometheus_multiproc::key::encode_key;
+/// let k = encode_key("req", "req_total", &[("path", "/é"), ("method", "GET")], "Requests.");
+/// assert_eq!(k, r#"["req", "req_total", {"method": "GET", "path": "/\u00e9"}, "Requests."]"#);
+/// ```
+pub fn encode_key(metric: &str, sample: &str, labels: &[(&str, &str)], help: &str) -> String {
+    let mut sorted: Vec<(&str, &str)> = labels.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = String::with_capacity(
+        16 + metric.len()
+            + sample.len()
+            + help.len()
+            + labels.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>(),
+    );
+    out.push('[');
+    push_json_str(&mut out, metric);
+    out.push_str(", ");
+    push_json_str(&mut out, sample);
+    out.push_str(", {");
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_json_str(&mut out, k);
+        out.push_str(": ");
+        push_json_str(&mut out, v);
+    }
+    out.push_str("}, ");
+    push_json_str(&mut out, help);
+    out.push(']');
+    out
+}
+
+/// Appends `s` as a JSON string literal the way Python's `json.dumps` with
+/// `ensure_ascii=True` writes it.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "\\u{:04x}", u);
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// A key decoded from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedKey {
+    /// The metric (family) name, e.g. `requests` for a counter.
+    pub metric: String,
+    /// The sample name, e.g. `requests_total`.
+    pub sample: String,
+    /// Label pairs, sorted by name, names unique.
+    pub labels: Vec<(String, String)>,
+    /// The help text.
+    pub help: String,
+}
+
+/// Decodes a key: any JSON text that is an array of a string, a string, an
+/// object of strings and a string (whitespace is free, as for Python's
+/// `json.loads`; a repeated label name keeps its last value, as Python does).
+///
+/// Never panics and never allocates more than a small multiple of the input.
+///
+/// ```
+/// use prometheus_multiproc::key::{decode_key, encode_key};
+/// let k = encode_key("m", "m_total", &[("a", "x\"y")], "h");
+/// let p = decode_key(k.as_bytes()).unwrap();
+/// assert_eq!(p.labels, vec![("a".to_string(), "x\"y".to_string())]);
+/// ```
+pub fn decode_key(bytes: &[u8]) -> Result<ParsedKey, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+    let mut p = Parser {
+        s: text.as_bytes(),
+        pos: 0,
+    };
+    p.ws();
+    p.expect(b'[')?;
+    let metric = p.string()?;
+    p.comma()?;
+    let sample = p.string()?;
+    p.comma()?;
+    p.ws();
+    p.expect(b'{')?;
+    let mut labels: Vec<(String, String)> = Vec::new();
+    p.ws();
+    if p.peek() == Some(b'}') {
+        p.pos += 1;
+    } else {
+        loop {
+            let k = p.string()?;
+            p.ws();
+            p.expect(b':')?;
+            let v = p.string()?;
+            if let Some(slot) = labels.iter_mut().find(|(name, _)| *name == k) {
+                slot.1 = v;
+            } else {
+                labels.push((k, v));
+            }
+            p.ws();
+            match p.bump() {
+                Some(b',') => continue,
+                Some(b'}') => break,
+                _ => return Err(p.err("expected ',' or '}' in labels")),
+            }
+        }
+    }
+    p.comma()?;
+    let help = p.string()?;
+    p.ws();
+    p.expect(b']')?;
+    p.ws();
+    if p.pos != p.s.len() {
+        return Err(p.err("trailing data after key"));
+    }
+    labels.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(ParsedKey {
+        metric,
+        sample,
+        labels,
+        help,
+    })
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, what: &str) -> String {
+        format!("invalid JSON key: {what} at byte {}", self.pos)
+    }
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+    fn bump(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.pos += 1;
+        Some(c)
+    }
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        if self.bump() == Some(c) {
+            Ok(())
+        } else {
+            Err(self.err(&format!("expected '{}'", c as char)))
+        }
+    }
+    fn comma(&mut self) -> Result<(), String> {
+        self.ws();
+        self.expect(b',')
+    }
+    fn hex4(&mut self) -> Result<u32, String> {
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("short \\u escape"))?;
+        let h = std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?;
+        if !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.err("bad \\u escape"));
+        }
+        let v = u32::from_str_radix(h, 16).map_err(|_| self.err("bad \\u escape"))?;
+        self.pos += 4;
+        Ok(v)
+    }
+    fn string(&mut self) -> Result<String, String> {
+        self.ws();
+        self.expect(b'"')?;
+        let mut out = String::new();
+        loop {
+            // Copy the run of plain bytes up to the next quote or backslash.
+            let start = self.pos;
+            while let Some(c) = self.peek() {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            // The input is valid UTF-8 and we stop only at ASCII bytes.
+            out.push_str(std::str::from_utf8(&self.s[start..self.pos]).map_err(|e| e.to_string())?);
+            match self.bump() {
+                Some(b'"') => return Ok(out),
+                Some(b'\\') => {}
+                Some(_) => return Err(self.err("control character in string")),
+                None => return Err(self.err("unterminated string")),
+            }
+            match self.bump() {
+                Some(b'"') => out.push('"'),
+                Some(b'\\') => out.push('\\'),
+                Some(b'/') => out.push('/'),
+                Some(b'b') => out.push('\u{08}'),
+                Some(b'f') => out.push('\u{0c}'),
+                Some(b'n') => out.push('\n'),
+                Some(b'r') => out.push('\r'),
+                Some(b't') => out.push('\t'),
+                Some(b'u') => {
+                    let hi = self.hex4()?;
+                    let cp = if (0xD800..0xDC00).contains(&hi) {
+                        if self.s.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                            return Err(self.err("lone surrogate"));
+                        }
+                        self.pos += 2;
+                        let lo = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&lo) {
+                            return Err(self.err("lone surrogate"));
+                        }
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    } else {
+                        hi
+                    };
+                    out.push(char::from_u32(cp).ok_or_else(|| self.err("lone surrogate"))?);
+                }
+                _ => return Err(self.err("bad escape")),
+            }
+        }
+    }
+}
+
+/// Formats a float as Python's `repr(float)` does (shortest round-trip digits;
+/// scientific notation below 1e-4 and from 1e16 on).
+///
+/// ```
+/// use prometheus_multiproc::key::python_repr;
+/// assert_eq!(python_repr(1.0), "1.0");
+/// assert_eq!(python_repr(0.00001), "1e-05");
+/// assert_eq!(python_repr(1e16), "1e+16");
+/// assert_eq!(python_repr(123.25), "123.25");
+/// ```
+pub fn python_repr(v: f64) -> String {
+    let mut s = String::new();
+    push_python_repr(&mut s, v);
+    s
+}
+
+/// Appends [`python_repr`] of `v` to `out` without allocating.
+pub fn push_python_repr(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("nan");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
+        return;
+    }
+    // `{:e}` gives the shortest round-trip digits: "-1.2345e-7", "1e16", "0e0".
+    let mut buf = [0u8; 40];
+    let sci = {
+        let mut w = SliceWriter { buf: &mut buf, len: 0 };
+        let _ = write!(w, "{:e}", v);
+        let len = w.len;
+        &buf[..len]
+    };
+    let (neg, rest) = match sci.first() {
+        Some(b'-') => (true, &sci[1..]),
+        _ => (false, sci),
+    };
+    let epos = rest.iter().position(|&b| b == b'e').unwrap_or(rest.len());
+    let mantissa = &rest[..epos];
+    let exp: i32 = std::str::from_utf8(&rest[(epos + 1).min(rest.len())..])
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let mut digits = [0u8; 24];
+    let mut nd = 0;
+    for &b in mantissa {
+        if b.is_ascii_digit() && nd < digits.len() {
+            digits[nd] = b;
+            nd += 1;
+        }
+    }
+    let digits = &digits[..nd];
+    let decpt = exp + 1;
+    if neg {
+        out.push('-');
+    }
+    let push_digits = |out: &mut String, d: &[u8]| {
+        for &b in d {
+            out.push(b as char);
+        }
+    };
+    if v == 0.0 {
+        out.push_str("0.0");
+    } else if decpt <= -4 || decpt > 16 {
+        push_digits(out, &digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            push_digits(out, &digits[1..]);
+        }
+        let e = decpt - 1;
+        let _ = write!(out, "e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    } else if decpt <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-decpt) {
+            out.push('0');
+        }
+        push_digits(out, digits);
+    } else {
+        let d = decpt as usize;
+        if d >= digits.len() {
+            push_digits(out, digits);
+            for _ in digits.len()..d {
+                out.push('0');
+            }
+            out.push_str(".0");
+        } else {
+            push_digits(out, &digits[..d]);
+            out.push('.');
+            push_digits(out, &digits[d..]);
+        }
+    }
+}
+
+struct SliceWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl std::fmt::Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Formats a float as prometheus_client's `floatToGoString`: `+Inf`, `-Inf`,
+/// `NaN`, Python's repr otherwise, switching to exponent form for positive
+/// values of a million and more, as Go does. Used for `le` labels and sample
+/// values.
+///
+/// ```
+/// use prometheus_multiproc::key::float_to_go_string;
+/// assert_eq!(float_to_go_string(0.005), "0.005");
+/// assert_eq!(float_to_go_string(1.0), "1.0");
+/// assert_eq!(float_to_go_string(1e7), "1e+07");
+/// assert_eq!(float_to_go_string(1234567.0), "1.234567e+06");
+/// assert_eq!(float_to_go_string(f64::INFINITY), "+Inf");
+/// ```
+pub fn float_to_go_string(v: f64) -> String {
+    let mut s = String::new();
+    push_float_to_go_string(&mut s, v);
+    s
+}
+
+/// Appends [`float_to_go_string`] of `v` to `out`.
+pub fn push_float_to_go_string(out: &mut String, v: f64) {
+    if v == f64::INFINITY {
+        out.push_str("+Inf");
+        return;
+    }
+    if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+        return;
+    }
+    if v.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    let start = out.len();
+    push_python_repr(out, v);
+    if v > 0.0 {
+        let s = &out[start..];
+        if let Some(dot) = s.find('.')
+            && dot > 6
+        {
+            let mut mantissa = String::with_capacity(s.len() + 1);
+            mantissa.push_str(&s[..1]);
+            mantissa.push('.');
+            mantissa.push_str(&s[1..dot]);
+            mantissa.push_str(&s[dot + 1..]);
+            let trimmed = mantissa.trim_end_matches(['0', '.']);
+            let formatted = format!("{trimmed}e+{:02}", dot - 1);
+            out.truncate(start);
+            out.push_str(&formatted);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repr_matches_python() {
+        let cases = [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (0.0001, "0.0001"),
+            (0.00012, "0.00012"),
+            (1e-5, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.2345e17, "1.2345e+17"),
+            (123456789.0, "123456789.0"),
+            (-2.5, "-2.5"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (f64::NAN, "nan"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(python_repr(v), want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn go_string_matches_prometheus_client() {
+        let cases = [
+            (1e6, "1e+06"),
+            (999999.0, "999999.0"),
+            (1200000.0, "1.2e+06"),
+            (12345678.9, "1.23456789e+07"),
+            (-1234567.0, "-1234567.0"),
+            (2.5, "2.5"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+            (10.0, "10.0"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(float_to_go_string(v), want);
+        }
+    }
+
+    #[test]
+    fn json_escapes() {
+        let k = encode_key("m", "m", &[("l", "a\u{7f}\u{1}\t\u{1F600}\\")], "h\u{8}\u{c}");
+        assert_eq!(
+            k,
+            r#"["m", "m", {"l": "a\u007f\u0001\t\ud83d\ude00\\"}, "h\b\f"]"#
+        );
+        let p = decode_key(k.as_bytes()).unwrap();
+        assert_eq!(p.labels[0].1, "a\u{7f}\u{1}\t\u{1F600}\\");
+        assert_eq!(p.help, "h\u{8}\u{c}");
+    }
+
+    #[test]
+    fn decode_rejects_garbage() {
+        for bad in [
+            &b""[..],
+            b"[",
+            b"[\"a\"",
+            b"[\"a\", \"b\", {}, \"c\"] x",
+            b"[\"a\", \"b\", {\"k\": 1}, \"c\"]",
+            b"[\"\\ud800\", \"b\", {}, \"c\"]",
+            b"[\"a\xff\", \"b\", {}, \"c\"]",
+        ] {
+            assert!(decode_key(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
