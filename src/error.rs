@@ -52,9 +52,6 @@ enum ErrorKind {
     LabelCount { expected: usize, got: usize },
     /// A file is full: its reserved address range cannot grow further.
     FileFull { path: PathBuf, limit: u64 },
-    /// The operation is not supported for this metric (e.g. `inc` on a
-    /// most-recent gauge).
-    Unsupported(&'static str),
 }
 
 impl Error {
@@ -117,12 +114,6 @@ impl Error {
         }
     }
 
-    pub(crate) fn unsupported(what: &'static str) -> Self {
-        Error {
-            kind: ErrorKind::Unsupported(what),
-        }
-    }
-
     /// The path this error is about, if any.
     pub fn path(&self) -> Option<&Path> {
         match &self.kind {
@@ -177,10 +168,6 @@ impl Error {
         }
     }
 
-    /// True when the operation is not supported by this metric.
-    pub fn is_unsupported(&self) -> bool {
-        matches!(self.kind, ErrorKind::Unsupported(_))
-    }
 }
 
 impl fmt::Display for Error {
@@ -213,7 +200,6 @@ impl fmt::Display for Error {
                 "{}: metrics file would exceed its reserved size of {limit} bytes",
                 path.display()
             ),
-            ErrorKind::Unsupported(what) => f.write_str(what),
         }
     }
 }

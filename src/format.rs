@@ -125,15 +125,34 @@ pub struct RawEntry<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorruptKind {
     /// Fewer than 8 bytes.
-    ShortHeader { len: usize },
+    ShortHeader {
+        /// Bytes present.
+        len: usize,
+    },
     /// `used` is negative or smaller than the header, but not zero.
-    BadUsed { used: i64 },
+    BadUsed {
+        /// The `used` field.
+        used: i64,
+    },
     /// `used` points past the end of the data.
-    UsedPastEnd { used: usize, len: usize },
+    UsedPastEnd {
+        /// The `used` field.
+        used: usize,
+        /// Bytes present.
+        len: usize,
+    },
     /// A key length is negative.
-    NegativeKeyLen { len: i64 },
+    NegativeKeyLen {
+        /// The key length field.
+        len: i64,
+    },
     /// An entry does not fit inside `used`.
-    EntryPastUsed { key_len: usize, used: usize },
+    EntryPastUsed {
+        /// The key length field.
+        key_len: usize,
+        /// The `used` field.
+        used: usize,
+    },
     /// A key is not valid UTF-8.
     InvalidUtf8,
     /// A key is not the JSON array prometheus_client writes.

@@ -9,5 +9,25 @@ pub mod format;
 pub mod key;
 pub mod naming;
 
+mod dead;
+mod metrics;
+mod mmap;
+mod slot;
+mod writer;
+
+pub use dead::{
+    Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,
+    remove_dead_live_files,
+};
 pub use error::{Error, Result};
+pub use metrics::{
+    Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramTimer, HistogramVec,
+    MetricVec, Summary, SummaryVec,
+};
 pub use naming::GaugeMode;
+pub use writer::{FILE_MODE_ENV, MetricsDir, WORKER_ID_ENV, set_worker_id};
+
+/// Advanced traits.
+pub mod core {
+    pub use crate::metrics::VecChild;
+}

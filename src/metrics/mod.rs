@@ -1,0 +1,159 @@
+//! The metric types (counter, gauge, histogram, summary and their `*Vec`s), mirroring the `prometheus` crate's API.
+
+mod counter;
+mod gauge;
+mod histogram;
+mod summary;
+mod vec;
+
+pub use counter::{Counter, CounterVec};
+pub use gauge::{Gauge, GaugeVec};
+pub use histogram::{DEFAULT_BUCKETS, Histogram, HistogramTimer, HistogramVec};
+pub use summary::{Summary, SummaryVec};
+pub use vec::{MetricVec, VecChild};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result};
+
+/// A validated description shared by every child of a metric.
+#[derive(Debug, Clone)]
+pub(crate) struct Desc {
+    /// The metric name as stored in keys (counters without `_total`).
+    pub(crate) name: String,
+    pub(crate) help: String,
+    /// Constant labels, sorted by name.
+    pub(crate) const_labels: Vec<(String, String)>,
+    /// Variable label names, in the order values are given.
+    pub(crate) label_names: Vec<String>,
+}
+
+impl Desc {
+    /// Validates `opts` for a metric that reserves `reserved` label names.
+    pub(crate) fn new(opts: &prometheus::Opts, reserved: &[&str]) -> Result<Desc> {
+        let name = opts.fq_name();
+        validate_metric_name(&name)?;
+        let mut const_labels: Vec<(String, String)> = opts
+            .const_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        const_labels.sort();
+        let label_names = opts.variable_labels.clone();
+        let mut seen: Vec<&str> = Vec::new();
+        for l in const_labels
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .chain(label_names.iter().map(String::as_str))
+        {
+            validate_label_name(l)?;
+            if reserved.contains(&l) {
+                return Err(Error::invalid_name(
+                    "label (reserved for this metric type)",
+                    l,
+                ));
+            }
+            if seen.contains(&l) {
+                return Err(Error::invalid_argument(format!("duplicate label name {l:?}")));
+            }
+            seen.push(l);
+        }
+        Ok(Desc {
+            name,
+            help: opts.help.clone(),
+            const_labels,
+            label_names,
+        })
+    }
+
+    /// Same description, with variable labels replaced by `names`.
+    pub(crate) fn with_labels(opts: &prometheus::Opts, names: &[&str], reserved: &[&str]) -> Result<Desc> {
+        let mut opts = opts.clone();
+        opts.variable_labels = names.iter().map(|s| s.to_string()).collect();
+        Desc::new(&opts, reserved)
+    }
+
+    /// The label pairs of a child: constant labels plus `values`, checked
+    /// for count.
+    pub(crate) fn label_pairs<'a>(&'a self, values: &[&'a str]) -> Result<Vec<(&'a str, &'a str)>> {
+        if values.len() != self.label_names.len() {
+            return Err(Error::label_count(self.label_names.len(), values.len()));
+        }
+        Ok(self
+            .const_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(self.label_names.iter().map(String::as_str).zip(values.iter().copied()))
+            .collect())
+    }
+}
+
+/// Checks a metric name against `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub(crate) fn validate_metric_name(name: &str) -> Result<()> {
+    let mut bytes = name.bytes();
+    let ok = match bytes.next() {
+        Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':' => {
+            bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_name("metric", name))
+    }
+}
+
+/// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*`, not starting `__`.
+pub(crate) fn validate_label_name(name: &str) -> Result<()> {
+    let mut bytes = name.bytes();
+    let ok = match bytes.next() {
+        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {
+            bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        _ => false,
+    } && !name.starts_with("__");
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_name("label", name))
+    }
+}
+
+/// Reports an error on an infallible path (`inc`, `set`, `observe`) once per
+/// metric child, on stderr. Such errors are rare: a fork child that cannot
+/// create its file (disk full, directory gone).
+pub(crate) fn warn_once(flag: &AtomicBool, what: &str, err: &Error) {
+    if !flag.swap(true, Ordering::Relaxed) {
+        eprintln!("prometheus-multiproc: {what}: {err} (further errors for this series are not shown)");
+    }
+}
+
+/// Seconds since the Unix epoch, as stored in most-recent gauges.
+pub(crate) fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "_a", "a:b", "A_1"] {
+            validate_metric_name(ok).unwrap();
+        }
+        for bad in ["", "1a", "a-b", "a b", "é"] {
+            assert!(validate_metric_name(bad).unwrap_err().is_invalid_name());
+        }
+        for ok in ["a", "_a", "le"] {
+            validate_label_name(ok).unwrap();
+        }
+        for bad in ["", "1a", "a:b", "__x"] {
+            assert!(validate_label_name(bad).is_err(), "{bad}");
+        }
+    }
+}

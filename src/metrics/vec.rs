@@ -1,0 +1,121 @@
+//! `MetricVec`: a metric with variable labels, its children found by label values.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::error::Result;
+
+/// A child metric that a [`MetricVec`] can create for a set of label values.
+pub trait VecChild: Clone + Send + Sync + 'static {
+    /// What every child is made from (description, directory, options).
+    #[doc(hidden)]
+    type Proto: Send + Sync + 'static;
+    /// Creates the child for `values` (count already checked by the caller).
+    #[doc(hidden)]
+    fn make(proto: &Self::Proto, values: &[&str]) -> Result<Self>;
+    /// Number of variable labels.
+    #[doc(hidden)]
+    fn label_count(proto: &Self::Proto) -> usize;
+}
+
+/// A family of metrics with variable labels: [`CounterVec`](crate::CounterVec),
+/// [`GaugeVec`](crate::GaugeVec), [`HistogramVec`](crate::HistogramVec),
+/// [`SummaryVec`](crate::SummaryVec).
+///
+/// Children are created on first use and cached: looking up an existing
+/// label set takes a read lock and hashes the values, no allocation.
+///
+/// ```
+/// use prometheus_multiproc::{CounterVec, MetricsDir};
+/// # let tmp = tempfile::tempdir().unwrap();
+/// let dir = MetricsDir::open(tmp.path()).unwrap();
+/// let v = CounterVec::new_in(&dir, prometheus::Opts::new("hits", "Hits."), &["path"]).unwrap();
+/// v.with_label_values(&["/a"]).inc();
+/// assert_eq!(v.with_label_values(&["/a"]).get(), 1.0);
+/// assert!(v.get_metric_with_label_values(&["/a", "extra"]).is_err());
+/// ```
+pub struct MetricVec<M: VecChild> {
+    proto: Arc<M::Proto>,
+    children: Arc<RwLock<HashMap<u64, Vec<(Box<[String]>, M)>>>>,
+}
+
+impl<M: VecChild> Clone for MetricVec<M> {
+    fn clone(&self) -> Self {
+        MetricVec {
+            proto: Arc::clone(&self.proto),
+            children: Arc::clone(&self.children),
+        }
+    }
+}
+
+impl<M: VecChild> std::fmt::Debug for MetricVec<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricVec").finish_non_exhaustive()
+    }
+}
+
+fn hash_values(values: &[&str]) -> u64 {
+    // FNV-1a; 0xff never occurs in UTF-8, so it separates values unambiguously.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in values {
+        for &b in v.as_bytes().iter().chain(std::iter::once(&0xffu8)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn same(stored: &[String], values: &[&str]) -> bool {
+    stored.len() == values.len() && stored.iter().zip(values).all(|(a, b)| a == b)
+}
+
+impl<M: VecChild> MetricVec<M> {
+    pub(crate) fn from_proto(proto: M::Proto) -> Self {
+        MetricVec {
+            proto: Arc::new(proto),
+            children: Arc::new(RwLock::new(HashMap::new())),
+        }
+    }
+
+    /// The child for `values`, created (with its entries in this process's
+    /// file) on first use. Errors on a wrong number of values and on I/O
+    /// failures such as a full disk; never panics.
+    pub fn get_metric_with_label_values(&self, values: &[&str]) -> Result<M> {
+        let expected = M::label_count(&self.proto);
+        if values.len() != expected {
+            return Err(crate::Error::label_count(expected, values.len()));
+        }
+        let h = hash_values(values);
+        {
+            let map = self.children.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(bucket) = map.get(&h)
+                && let Some((_, m)) = bucket.iter().find(|(k, _)| same(k, values))
+            {
+                return Ok(m.clone());
+            }
+        }
+        let mut map = self.children.write().unwrap_or_else(|e| e.into_inner());
+        let bucket = map.entry(h).or_default();
+        if let Some((_, m)) = bucket.iter().find(|(k, _)| same(k, values)) {
+            return Ok(m.clone());
+        }
+        let m = M::make(&self.proto, values)?;
+        bucket.push((values.iter().map(|s| s.to_string()).collect(), m.clone()));
+        Ok(m)
+    }
+
+    /// The child for `values`.
+    ///
+    /// # Panics
+    ///
+    /// On a wrong number of values, like the `prometheus` crate, and when the
+    /// child's file cannot be created (e.g. the disk is full); use
+    /// [`MetricVec::get_metric_with_label_values`] to handle those.
+    pub fn with_label_values(&self, values: &[&str]) -> M {
+        match self.get_metric_with_label_values(values) {
+            Ok(m) => m,
+            Err(e) => panic!("with_label_values: {e}"),
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! The per-process writer: one file per metric type (per gauge mode) per process, created on first use, locked for the process's lifetime, re-created after `fork`.
+//!
+//! # Process model
+//!
+//! Each process writes only its own files, named after its pid (or after a
+//! worker id set with [`set_worker_id`]). The process holds an exclusive
+//! `flock` on each of its files until it exits, and marks them with
+//! [`LOCK_MARKER`](crate::format::LOCK_MARKER), so a collector can tell the
+//! files of dead workers from those of living ones even after `SIGKILL`.
+//!
+//! A `pthread_atfork` child handler bumps a process-wide *generation*
+//! number. Metric handles cache their slot addresses together with the
+//! generation they were resolved in; a handle used in a forked child sees a
+//! stale generation and resolves its slots again in the child's own files
+//! (whose values start from what that file holds: zero for a new pid). The
+//! check is one relaxed load and a compare: no `getpid` per call.
+//!
+//! The slow paths (opening files, appending entries) take one process-wide
+//! lock that the fork handlers also take, so a fork never happens while
+//! another thread is half-way through them.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::format::{self, HEADER_LEN, INITIAL_SIZE, LOCK_MARKER, MAX_KEY_LEN};
+use crate::mmap::{MappedFile, RESERVED_LEN, SlotTable};
+use crate::naming::{self, FileKind};
+
+/// Environment variable with the octal permission bits for new files
+/// (default `600`: owner only).
+pub const FILE_MODE_ENV: &str = "PROMETHEUS_MULTIPROC_FILE_MODE";
+/// Environment variable naming a stable worker id to use in file names
+/// instead of the pid (see [`set_worker_id`]).
+pub const WORKER_ID_ENV: &str = "PROMETHEUS_MULTIPROC_WORKER_ID";
+
+/// Bumped in every forked child (by the atfork handler).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// The lock around all slow paths; held across `fork` by the atfork handlers.
+static SLOW_LOCK: SpinLock = SpinLock::new();
+/// The identity (pid or worker id) of the current generation.
+static IDENTITY: Mutex<Option<(u64, String)>> = Mutex::new(None);
+static ATFORK: Once = Once::new();
+
+/// A lock that can be taken in `pthread_atfork`'s prepare handler and released
+/// in the parent and child handlers (a `std::sync::Mutex` guard cannot cross
+/// those calls).
+struct SpinLock {
+    locked: AtomicBool,
+}
+
+impl SpinLock {
+    const fn new() -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+        }
+    }
+    fn lock(&self) {
+        let mut spins = 0u32;
+        // Acquire: the holder's writes under the lock are visible to us.
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+    fn unlock(&self) {
+        // Release: our writes under the lock are visible to the next holder.
+        self.locked.store(false, Ordering::Release);
+    }
+}
+
+struct SlowGuard;
+impl SlowGuard {
+    fn take() -> SlowGuard {
+        SLOW_LOCK.lock();
+        SlowGuard
+    }
+}
+impl Drop for SlowGuard {
+    fn drop(&mut self) {
+        SLOW_LOCK.unlock();
+    }
+}
+
+extern "C" fn atfork_prepare() {
+    SLOW_LOCK.lock();
+}
+extern "C" fn atfork_parent() {
+    SLOW_LOCK.unlock();
+}
+extern "C" fn atfork_child() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+    SLOW_LOCK.unlock();
+}
+
+fn register_atfork() {
+    ATFORK.call_once(|| {
+        // SAFETY: the three handlers are `extern "C"` functions with no
+        // arguments that only touch atomics (async-signal-safe), as
+        // pthread_atfork requires; registering them has no other effect.
+        let rc = unsafe {
+            libc::pthread_atfork(Some(atfork_prepare), Some(atfork_parent), Some(atfork_child))
+        };
+        assert_eq!(rc, 0, "pthread_atfork failed");
+    });
+}
+
+/// The current fork generation of this process.
+#[inline]
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Relaxed)
+}
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Uses `id` instead of the pid in this process's file names from now on.
+///
+/// For supervisors that give each worker a stable slot number (like
+/// gunicorn's or uWSGI's worker ids): a restarted worker continues its slot's
+/// files instead of adding new ones, so the directory does not grow with
+/// restarts. The exclusive file lock decides who may write a file: if another
+/// living process holds it, opening fails with an error.
+///
+/// Call it in the worker, after `fork` and before the worker's first metric
+/// write; files already opened in this process keep their names. The id is
+/// forgotten in forked children, which use their pid again. The
+/// [`WORKER_ID_ENV`] variable has the same effect when set before the first
+/// write. Ids are 1 to 64 characters of `[A-Za-z0-9.-]`.
+///
+/// ```
+/// prometheus_multiproc::set_worker_id("w3").unwrap();
+/// assert!(prometheus_multiproc::set_worker_id("bad_id").is_err());
+/// ```
+pub fn set_worker_id(id: &str) -> Result<()> {
+    validate_worker_id(id)?;
+    register_atfork();
+    let _g = SlowGuard::take();
+    *lock_ignoring_poison(&IDENTITY) = Some((generation(), id.to_string()));
+    Ok(())
+}
+
+fn validate_worker_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && id != "."
+        && id != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_argument(format!(
+            "invalid worker id {id:?}: use 1 to 64 characters of [A-Za-z0-9.-]"
+        )))
+    }
+}
+
+/// The identity for file names in this generation. Slow path only.
+fn identity(generation_now: u64) -> Result<String> {
+    let mut idg = lock_ignoring_poison(&IDENTITY);
+    if let Some((g, id)) = &*idg
+        && *g == generation_now
+    {
+        return Ok(id.clone());
+    }
+    let id = match std::env::var(WORKER_ID_ENV) {
+        Ok(id) if generation_now == 0 => {
+            validate_worker_id(&id)?;
+            id
+        }
+        _ => std::process::id().to_string(),
+    };
+    *idg = Some((generation_now, id.clone()));
+    Ok(id)
+}
+
+fn file_mode_from_env() -> Result<u32> {
+    match std::env::var(FILE_MODE_ENV) {
+        Ok(s) => u32::from_str_radix(s.trim(), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "{FILE_MODE_ENV}={s:?}: expected octal permission bits such as 640"
+                ))
+            }),
+        Err(_) => Ok(0o600),
+    }
+}
+
+/// A directory that this process writes its metrics files into.
+///
+/// Cheap to clone; all clones share the open files. Metric constructors
+/// without a directory argument use [`MetricsDir::from_env`].
+///
+/// ```
+/// use prometheus_multiproc::{Counter, MetricsDir};
+/// let tmp = tempfile::tempdir().unwrap();
+/// let dir = MetricsDir::open(tmp.path()).unwrap();
+/// let c = Counter::new_in(&dir, "jobs_total", "Jobs done.").unwrap();
+/// c.inc();
+/// assert!(tmp.path().join(format!("counter_{}.db", std::process::id())).exists());
+/// ```
+#[derive(Clone)]
+pub struct MetricsDir {
+    inner: Arc<DirWriter>,
+}
+
+impl std::fmt::Debug for MetricsDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsDir")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl MetricsDir {
+    /// Opens `path` for writing: it must be an existing, writable directory.
+    /// Every handle for the same directory in a process shares one writer.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        naming::check_writable_dir(path, None)?;
+        Self::shared(path)
+    }
+
+    /// The directory named by `PROMETHEUS_MULTIPROC_DIR` (or the deprecated
+    /// `prometheus_multiproc_dir`, with a warning).
+    pub fn from_env() -> Result<Self> {
+        let path = naming::dir_from_env()?;
+        let var = if std::env::var_os(naming::ENV_VAR).is_some() {
+            naming::ENV_VAR
+        } else {
+            naming::ENV_VAR_DEPRECATED
+        };
+        naming::check_writable_dir(&path, Some(var))?;
+        Self::shared(&path)
+    }
+
+    /// One writer per directory and process: two writers would open the same
+    /// file twice, and the second could not take its lock.
+    fn shared(path: &Path) -> Result<Self> {
+        register_atfork();
+        let canonical = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+        static SHARED: Mutex<Vec<(PathBuf, MetricsDir)>> = Mutex::new(Vec::new());
+        let mut shared = lock_ignoring_poison(&SHARED);
+        if let Some((_, d)) = shared.iter().find(|(p, _)| *p == canonical) {
+            return Ok(d.clone());
+        }
+        let d = MetricsDir {
+            inner: Arc::new(DirWriter {
+                path: path.to_path_buf(),
+                file_mode: AtomicU32::new(file_mode_from_env()?),
+                files: Mutex::new(DirFiles {
+                    generation: u64::MAX,
+                    files: HashMap::new(),
+                }),
+            }),
+        };
+        shared.push((canonical, d.clone()));
+        Ok(d)
+    }
+
+    /// Creates new files with these permission bits from now on (default
+    /// `0o600`, or [`FILE_MODE_ENV`]). A sidecar exporter running as another
+    /// user needs read access, e.g. `0o640` with a shared group. Applies to
+    /// every handle of this directory in this process.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = prometheus_multiproc::MetricsDir::open(tmp.path()).unwrap().with_file_mode(0o640);
+    /// ```
+    pub fn with_file_mode(self, mode: u32) -> Self {
+        self.inner.file_mode.store(mode & 0o777, Ordering::Relaxed);
+        self
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub(crate) fn writer(&self) -> &Arc<DirWriter> {
+        &self.inner
+    }
+}
+
+pub(crate) struct DirWriter {
+    path: PathBuf,
+    file_mode: AtomicU32,
+    files: Mutex<DirFiles>,
+}
+
+struct DirFiles {
+    generation: u64,
+    files: HashMap<FileKind, Arc<FileWriter>>,
+}
+
+impl DirWriter {
+    /// The file of `kind` for the current generation, opened on first use.
+    /// Caller holds the slow lock.
+    fn file(&self, kind: FileKind, generation_now: u64) -> Result<Arc<FileWriter>> {
+        let mut files = lock_ignoring_poison(&self.files);
+        if files.generation != generation_now {
+            // A fork happened (or first use): the inherited files belong to
+            // the parent. Dropping them closes our copies of its descriptors
+            // without unlocking (flock locks belong to the open file
+            // description, which the parent still holds); the mappings stay
+            // alive in the slot tables that still point into them.
+            files.files.clear();
+            files.generation = generation_now;
+        }
+        if let Some(f) = files.files.get(&kind) {
+            return Ok(Arc::clone(f));
+        }
+        let id = identity(generation_now)?;
+        let f = Arc::new(FileWriter::open(&self.path, kind, &id, self.file_mode.load(Ordering::Relaxed))?);
+        files.files.insert(kind, Arc::clone(&f));
+        Ok(f)
+    }
+}
+
+/// A group of series stored together (a counter's value; a histogram's
+/// buckets and sum), with slot addresses cached per fork generation.
+pub(crate) struct SlotGroup {
+    dir: Arc<DirWriter>,
+    kind: FileKind,
+    keys: Box<[String]>,
+    timestamps: bool,
+    table: SlotTable,
+}
+
+impl SlotGroup {
+    /// Creates the group and its entries in this process's file. With
+    /// `timestamps`, slot `2 * i` is key `i`'s value and `2 * i + 1` its
+    /// timestamp; otherwise slot `i` is key `i`'s value.
+    pub(crate) fn new(
+        dir: &MetricsDir,
+        kind: FileKind,
+        keys: Vec<String>,
+        timestamps: bool,
+    ) -> Result<Self> {
+        if let Some(k) = keys.iter().find(|k| k.len() > MAX_KEY_LEN) {
+            return Err(Error::invalid_argument(format!(
+                "metric key of {} bytes exceeds the limit of {MAX_KEY_LEN}",
+                k.len()
+            )));
+        }
+        let g = SlotGroup {
+            dir: Arc::clone(dir.writer()),
+            kind,
+            table: SlotTable::new(keys.len() * if timestamps { 2 } else { 1 }),
+            keys: keys.into_boxed_slice(),
+            timestamps,
+        };
+        g.resolve(generation())?;
+        Ok(g)
+    }
+
+    /// Slot `i` for the current generation, resolving after a fork.
+    #[inline]
+    pub(crate) fn slot(&self, i: usize) -> Result<&AtomicU64> {
+        let generation_now = generation();
+        if !self.table.is_current(generation_now) {
+            self.resolve(generation_now)?;
+        }
+        Ok(self
+            .table
+            .slot(i)
+            .expect("a resolved slot table has every slot set"))
+    }
+
+    /// The kind of file the group lives in.
+    pub(crate) fn kind(&self) -> FileKind {
+        self.kind
+    }
+
+    #[cold]
+    fn resolve(&self, generation_now: u64) -> Result<()> {
+        let _g = SlowGuard::take();
+        if self.table.is_current(generation_now) {
+            return Ok(());
+        }
+        let file = self.dir.file(self.kind, generation_now)?;
+        let mut offsets = Vec::with_capacity(self.table.len());
+        for k in self.keys.iter() {
+            let off = file.value_offset(k)?;
+            offsets.push(off);
+            if self.timestamps {
+                offsets.push(off + 8);
+            }
+        }
+        self.table.publish(generation_now, &file.map, &offsets);
+        Ok(())
+    }
+}
+
+/// One open, locked, mapped metrics file of this process.
+pub(crate) struct FileWriter {
+    path: PathBuf,
+    map: Arc<MappedFile>,
+    inner: Mutex<FileInner>,
+}
+
+struct FileInner {
+    file: File,
+    used: usize,
+    positions: HashMap<Box<str>, usize>,
+}
+
+impl FileWriter {
+    fn open(dir: &Path, kind: FileKind, id: &str, mode: u32) -> Result<FileWriter> {
+        let path = dir.join(kind.file_name(id));
+        for _attempt in 0..4 {
+            if let Some(w) = Self::try_open(&path, mode)? {
+                return Ok(w);
+            }
+        }
+        Err(Error::io(
+            &path,
+            io::Error::other("file keeps being replaced while opening it"),
+        ))
+    }
+
+    /// One attempt; `Ok(None)` when the file was replaced under us.
+    fn try_open(path: &Path, mode: u32) -> Result<Option<FileWriter>> {
+        let io_err = |e| Error::io(path, e);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.file_type().is_file() {
+            return Err(Error::io(
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        lock_exclusive(&file).map_err(io_err)?;
+        // The file may have been removed (mark-dead) or replaced between our
+        // open and our lock: then start over with whatever is there now.
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.dev() == meta.dev() && m.ino() == meta.ino() => {}
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        }
+        let mut size = file.metadata().map_err(io_err)?.len() as usize;
+        if size == 0 {
+            reserve(&file, INITIAL_SIZE).map_err(io_err)?;
+            size = INITIAL_SIZE;
+        }
+        // Read what an earlier process with this pid (or worker id), or a
+        // Python worker, left in the file: we continue its values.
+        let (used, positions) = match read_existing(&file, size) {
+            Ok(v) => v,
+            Err(why) => {
+                let aside = path.with_extension(format!(
+                    "db.corrupt-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0)
+                ));
+                eprintln!(
+                    "prometheus-multiproc: {}: {why}; moved aside to {} and starting a new file",
+                    path.display(),
+                    aside.display()
+                );
+                std::fs::rename(path, &aside).map_err(io_err)?;
+                return Ok(None);
+            }
+        };
+        if size > RESERVED_LEN {
+            return Err(Error::file_full(path, RESERVED_LEN as u64));
+        }
+        let map = MappedFile::map(&file, size).map_err(io_err)?;
+        map.write_bytes(4, &LOCK_MARKER);
+        // Python's writer sets `used` to 8 in a fresh file; so do we.
+        map.used_cell().store(used as u32, Ordering::Release);
+        Ok(Some(FileWriter {
+            path: path.to_path_buf(),
+            map: Arc::new(map),
+            inner: Mutex::new(FileInner {
+                file,
+                used,
+                positions,
+            }),
+        }))
+    }
+
+    /// The value offset of `key`, appending a zero-valued entry if needed.
+    /// Caller holds the slow lock.
+    fn value_offset(&self, key: &str) -> Result<usize> {
+        let mut inner = lock_ignoring_poison(&self.inner);
+        if let Some(&off) = inner.positions.get(key) {
+            return Ok(off);
+        }
+        let mut entry = Vec::with_capacity(format::entry_len(key.len()));
+        format::encode_entry(key.as_bytes(), 0.0, 0.0, &mut entry);
+        let start = inner.used;
+        let end = start + entry.len();
+        if end > i32::MAX as usize || end > RESERVED_LEN {
+            return Err(Error::file_full(&self.path, RESERVED_LEN as u64));
+        }
+        let cap = self.map.capacity();
+        if end > cap {
+            let mut new_cap = cap.max(INITIAL_SIZE);
+            while new_cap < end {
+                new_cap *= 2;
+            }
+            let new_cap = new_cap.min(RESERVED_LEN);
+            reserve(&inner.file, new_cap).map_err(|e| Error::io(&self.path, e))?;
+            self.map.grew_to(new_cap);
+        }
+        self.map.write_bytes(start, &entry);
+        // Publish the entry: see "Atomic orderings" in `mmap`.
+        self.map.used_cell().store(end as u32, Ordering::Release);
+        inner.used = end;
+        let off = start + format::value_offset(key.len());
+        inner.positions.insert(key.into(), off);
+        Ok(off)
+    }
+}
+
+/// Takes the exclusive lock, retrying briefly: a collector probing liveness
+/// holds a shared lock for a few microseconds.
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    for _ in 0..200 {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(1)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "file is locked by another living process (same pid or worker id in another pid namespace?)",
+    ))
+}
+
+/// Makes the file at least `len` bytes long with its blocks allocated, so
+/// that writes through the mapping can never hit a hole on a full disk.
+fn reserve(file: &File, len: usize) -> io::Result<()> {
+    let len = i64::try_from(len).map_err(|_| io::Error::other("file too large"))?;
+    nix::fcntl::posix_fallocate(file, 0, len).map_err(io::Error::from)
+}
+
+/// Reads `used` and the positions of the entries already in the file.
+fn read_existing(file: &File, size: usize) -> std::result::Result<(usize, HashMap<Box<str>, usize>), String> {
+    let mut header = [0u8; HEADER_LEN];
+    if size < HEADER_LEN {
+        return Err(format!("short header: {size} bytes"));
+    }
+    file.read_exact_at(&mut header, 0)
+        .map_err(|e| e.to_string())?;
+    let used = format::read_used(&header).unwrap_or(0);
+    if used <= 0 {
+        return Ok((HEADER_LEN, HashMap::new()));
+    }
+    let used = used as usize;
+    if used > size {
+        return Err(format!("used field {used} is past the end of the file ({size} bytes)"));
+    }
+    let mut buf = vec![0u8; used];
+    file.read_exact_at(&mut buf, 0).map_err(|e| e.to_string())?;
+    let entries = format::Entries::new(&buf).map_err(|e| e.to_string())?;
+    let mut positions = HashMap::new();
+    for e in entries {
+        let e = e.map_err(|e| e.to_string())?;
+        let key = std::str::from_utf8(e.key).map_err(|_| "key is not UTF-8".to_string())?;
+        positions.insert(Box::from(key), e.value_offset);
+    }
+    Ok((used, positions))
+}
