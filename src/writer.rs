@@ -259,6 +259,8 @@ impl MetricsDir {
         register_atfork();
         let canonical = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
         static SHARED: Mutex<Vec<(PathBuf, MetricsDir)>> = Mutex::new(Vec::new());
+        // Under the slow lock, so that a fork never finds SHARED locked.
+        let _g = SlowGuard::take();
         let mut shared = lock_ignoring_poison(&SHARED);
         if let Some((_, d)) = shared.iter().find(|(p, _)| *p == canonical) {
             return Ok(d.clone());
