@@ -8,6 +8,9 @@ pub mod error;
 pub mod format;
 pub mod key;
 pub mod naming;
+pub mod merge;
+pub mod collector;
+pub mod expose;
 
 mod dead;
 mod metrics;
@@ -19,6 +22,7 @@ pub use dead::{
     Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,
     remove_dead_live_files,
 };
+pub use collector::MultiProcessCollector;
 pub use error::{Error, Result};
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramTimer, HistogramVec,

@@ -1,0 +1,1126 @@
+//! The collector: scans the metrics directory, reads every file once, merges them ([`merge`](crate::merge)), and exposes the result.
+//!
+//! Reading is defensive, since the directory is shared with many writers
+//! that may be starting, growing their files, or dying at any moment:
+//!
+//! * Only names prometheus_client would read are considered
+//!   (`counter_{pid}.db`, `gauge_{mode}_{pid}.db`, ...); anything else is
+//!   ignored. Files are processed in sorted name order.
+//! * Each file is opened with `O_NOFOLLOW | O_NONBLOCK` (symbolic links,
+//!   FIFOs and other non-regular files are skipped with a warning), read with
+//!   positional reads into one reused buffer, and closed before the next is
+//!   opened: one descriptor at a time, however many files there are. Files
+//!   are never mapped, so a file truncated while being read cannot crash the
+//!   reader, and no more than the file's size (at most [`MAX_FILE_SIZE`]) is
+//!   ever allocated.
+//! * Empty files (size 0, or nothing written yet) are skipped quietly, as are
+//!   live-gauge files that vanish before they are opened (removed by
+//!   `mark_process_dead`). Other vanished or unreadable files, and corrupt
+//!   files, are skipped with a [`Warning`]: a corrupt file is skipped as a
+//!   whole, never half-merged. A scrape never fails because of a file; it
+//!   fails only if the directory itself cannot be read.
+//! * Files of live-mode gauges written by this crate carry a lock marker in
+//!   their header, and their writer holds an exclusive `flock` on them while
+//!   it lives. If a shared lock can be taken, the writer is dead and the file
+//!   is skipped (counted in [`Stats::files_dead`]), without anybody having
+//!   called `mark_process_dead`. Files without the marker (written by
+//!   prometheus_client) are always read.
+//!
+//! Where the result differs from prometheus_client's: Python fails the whole
+//! scrape on a corrupt or empty file, on a vanished file of a non-live type,
+//! and on a bad histogram bound, and follows symbolic links; we skip the file
+//! and warn. See [`merge`](crate::merge) for merge-order details.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::proto;
+
+use crate::dead::{self, Liveness};
+use crate::error::{Error, Result};
+use crate::expose;
+use crate::format::{self, Corrupt, CorruptKind, Entries, HEADER_LEN};
+use crate::merge::{Family, FamilyKind, KeyId, Merger};
+use crate::naming::{self, FileKind};
+
+/// Files larger than this (1 GiB) are skipped with a warning.
+pub const MAX_FILE_SIZE: u64 = 1 << 30;
+
+/// Something wrong with one file (or the directory); the scrape went on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The file (or directory) concerned.
+    pub path: PathBuf,
+    /// What happened.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// Counters describing one scrape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Files read and merged.
+    pub files_read: usize,
+    /// Files skipped because their content is corrupt.
+    pub files_corrupt: usize,
+    /// Live-gauge files skipped because their writer is dead.
+    pub files_dead: usize,
+    /// Files skipped for other reasons: empty, vanished, not regular,
+    /// unreadable, too large.
+    pub files_skipped: usize,
+    /// Entries merged.
+    pub entries: usize,
+    /// Families in the result.
+    pub families: usize,
+    /// Samples in the result.
+    pub samples: usize,
+    /// Time taken to scan, read and merge.
+    pub duration: Duration,
+}
+
+/// The result of one scrape: merged families, warnings, statistics.
+#[derive(Debug, Clone, Default)]
+pub struct Scrape {
+    /// Merged families, sorted by name.
+    pub families: Vec<Family>,
+    /// Files skipped with a reason, and merge remarks.
+    pub warnings: Vec<Warning>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Scrape {
+    /// Prints the warnings to standard error, one line each, prefixed with
+    /// `warning: `.
+    pub fn print_warnings(&self) {
+        let mut err = io::stderr().lock();
+        for w in &self.warnings {
+            let _ = writeln!(err, "warning: {w}");
+        }
+    }
+
+    /// Appends the Prometheus text format of the families to `out`
+    /// (see [`expose::encode_text`]).
+    pub fn encode_text(&self, out: &mut Vec<u8>) {
+        expose::encode_text(&self.families, out)
+    }
+
+    /// Appends OpenMetrics text of the families to `out`
+    /// (see [`expose::encode_openmetrics`]).
+    pub fn encode_openmetrics(&self, out: &mut Vec<u8>) {
+        expose::encode_openmetrics(&self.families, out)
+    }
+}
+
+/// Reads and merges all metrics files of a directory, as prometheus_client's
+/// `MultiProcessCollector` does.
+///
+/// Use [`collect_families`](Self::collect_families) for the merged families,
+/// [`encode_text`](Self::encode_text) /
+/// [`encode_openmetrics`](Self::encode_openmetrics) to write an exposition,
+/// or register it in a `prometheus::Registry` (it implements
+/// [`prometheus::core::Collector`]; only one per registry, since it has no
+/// descriptors).
+///
+/// ```
+/// use prometheus_multiproc::MultiProcessCollector;
+/// use prometheus_multiproc::format::build_file;
+/// use prometheus_multiproc::key::encode_key;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let key = encode_key("jobs", "jobs_total", &[], "Jobs done.");
+/// for pid in ["1", "2"] {
+///     let img = build_file(&[(key.as_bytes(), 2.0, 0.0)], 4096);
+///     std::fs::write(dir.path().join(format!("counter_{pid}.db")), img).unwrap();
+/// }
+/// let collector = MultiProcessCollector::new(dir.path()).unwrap();
+/// let mut out = Vec::new();
+/// let scrape = collector.encode_text(&mut out).unwrap();
+/// assert!(scrape.warnings.is_empty());
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total 4.0\n"
+/// );
+/// ```
+#[derive(Debug, Clone)]
+pub struct MultiProcessCollector {
+    dir: PathBuf,
+}
+
+impl MultiProcessCollector {
+    /// A collector for the metrics directory `dir`, which must exist and be a
+    /// directory (the error names the path).
+    pub fn new(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        naming::check_dir(dir, None)?;
+        Ok(MultiProcessCollector {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// A collector for the directory named by `PROMETHEUS_MULTIPROC_DIR` (or
+    /// the deprecated `prometheus_multiproc_dir`).
+    pub fn from_env() -> Result<Self> {
+        Ok(MultiProcessCollector {
+            dir: naming::dir_from_env()?,
+        })
+    }
+
+    /// The metrics directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Scans the directory, reads and merges every metrics file.
+    ///
+    /// Fails only when the directory cannot be listed; problems with single
+    /// files become [`Warning`]s.
+    pub fn collect_families(&self) -> Result<Scrape> {
+        let start = Instant::now();
+        let mut names: Vec<(String, FileKind)> = Vec::new();
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some((kind, _)) = naming::parse_file_name(name) {
+                names.push((name.to_owned(), kind));
+            }
+        }
+        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
+        let mut st = ScrapeState::default();
+        for (name, kind) in &names {
+            let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
+            st.read_file(&self.dir.join(name), *kind, pid);
+        }
+        for note in st.merger.notes() {
+            st.warnings.push(Warning {
+                path: self.dir.clone(),
+                message: note,
+            });
+        }
+        st.stats.entries = st.merger.entries();
+        let families = st.merger.finish();
+        st.stats.families = families.len();
+        st.stats.samples = families.iter().map(|f| f.samples.len()).sum();
+        st.stats.duration = start.elapsed();
+        Ok(Scrape {
+            families,
+            warnings: st.warnings,
+            stats: st.stats,
+        })
+    }
+
+    /// Collects and writes the Prometheus text format (byte-compatible with
+    /// prometheus_client's `generate_latest`) to `w`. Returns the scrape
+    /// (families, warnings, statistics); the warnings are not printed.
+    pub fn encode_text<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
+        let scrape = self.collect_families()?;
+        expose::write_text(&scrape.families, w)?;
+        Ok(scrape)
+    }
+
+    /// Collects and writes OpenMetrics text (byte-compatible with
+    /// prometheus_client's `openmetrics.exposition.generate_latest`) to `w`.
+    /// Returns the scrape; the warnings are not printed.
+    pub fn encode_openmetrics<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
+        let scrape = self.collect_families()?;
+        expose::write_openmetrics(&scrape.families, w)?;
+        Ok(scrape)
+    }
+}
+
+impl prometheus::core::Collector for MultiProcessCollector {
+    /// No descriptors: the metrics are only known when the files are read.
+    /// A registry accepts one such collector.
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        Vec::new()
+    }
+
+    /// Collects, prints warnings to standard error, and converts with
+    /// [`to_metric_families`]. If the directory cannot be read, prints the
+    /// error and returns nothing.
+    fn collect(&self) -> Vec<proto::MetricFamily> {
+        match self.collect_families() {
+            Ok(scrape) => {
+                scrape.print_warnings();
+                to_metric_families(&scrape.families)
+            }
+            Err(e) => {
+                eprintln!("warning: cannot collect multiprocess metrics: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Per-scrape state: the merger, reused buffers, warnings, counters.
+#[derive(Default)]
+struct ScrapeState {
+    merger: Merger,
+    buf: Vec<u8>,
+    staged: Vec<(KeyId, f64, f64)>,
+    warnings: Vec<Warning>,
+    stats: Stats,
+}
+
+/// Why a file was not merged.
+enum Skip {
+    /// Nothing to say (empty file, vanished live gauge).
+    Quiet,
+    /// The writer is dead.
+    Dead,
+    /// Not readable as a file: warn.
+    Other(String),
+    /// Corrupt content: warn.
+    Corrupt(String),
+}
+
+impl ScrapeState {
+    fn read_file(&mut self, path: &Path, kind: FileKind, pid: &str) {
+        match self.try_read_file(path, kind, pid) {
+            Ok(()) => self.stats.files_read += 1,
+            Err(Skip::Quiet) => self.stats.files_skipped += 1,
+            Err(Skip::Dead) => self.stats.files_dead += 1,
+            Err(Skip::Other(message)) => {
+                self.stats.files_skipped += 1;
+                self.warn(path, message);
+            }
+            Err(Skip::Corrupt(why)) => {
+                self.stats.files_corrupt += 1;
+                self.warn(path, format!("corrupt metrics file skipped: {why}"));
+            }
+        }
+    }
+
+    fn warn(&mut self, path: &Path, message: String) {
+        self.warnings.push(Warning {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
+
+    fn try_read_file(&mut self, path: &Path, kind: FileKind, pid: &str) -> Result<(), Skip> {
+        let live = matches!(kind, FileKind::Gauge(m) if m.is_live());
+        let file = dead::open_no_follow(path).map_err(|e| match e.kind() {
+            // Removed by mark_process_dead between listing and opening.
+            io::ErrorKind::NotFound if live => Skip::Quiet,
+            io::ErrorKind::NotFound => {
+                Skip::Other("vanished before it could be read; skipped".into())
+            }
+            _ if e.raw_os_error() == Some(libc::ELOOP) => {
+                Skip::Other("is a symbolic link; skipped".into())
+            }
+            _ => Skip::Other(format!("cannot open: {e}; skipped")),
+        })?;
+        let size = file_size(&file)?;
+        if size == 0 {
+            return Err(Skip::Quiet);
+        }
+        if size > MAX_FILE_SIZE {
+            return Err(Skip::Other(format!(
+                "{size} bytes is larger than the limit of {MAX_FILE_SIZE}; skipped"
+            )));
+        }
+
+        let mut header = [0u8; HEADER_LEN];
+        let n = read_full_at(&file, &mut header, 0)
+            .map_err(|e| Skip::Other(format!("cannot read: {e}; skipped")))?;
+        if n < HEADER_LEN {
+            return Err(corrupt(0, CorruptKind::ShortHeader { len: n }));
+        }
+        let used = format::read_used(&header).unwrap_or(0);
+        if used == 0 {
+            return Err(Skip::Quiet);
+        }
+        if used < HEADER_LEN as i32 {
+            return Err(corrupt(0, CorruptKind::BadUsed { used: used.into() }));
+        }
+        let used = used as usize;
+
+        // A writer of this crate holds its lock while alive; if the probe
+        // cannot tell (no marker, locking unsupported), read the file.
+        if live && dead::probe_liveness(&file, &header) == Liveness::Dead {
+            return Err(Skip::Dead);
+        }
+
+        // The file may have grown since fstat; look again before giving up.
+        let mut size = size;
+        if used as u64 > size {
+            size = file_size(&file)?;
+            if used as u64 > size {
+                return Err(corrupt(
+                    0,
+                    CorruptKind::UsedPastEnd {
+                        used,
+                        len: size.try_into().unwrap_or(usize::MAX),
+                    },
+                ));
+            }
+        }
+
+        if self.buf.len() < used {
+            self.buf.resize(used, 0);
+        }
+        let data = &mut self.buf[..used];
+        data[..HEADER_LEN].copy_from_slice(&header);
+        let n = read_full_at(&file, &mut data[HEADER_LEN..], HEADER_LEN as u64)
+            .map_err(|e| Skip::Other(format!("cannot read: {e}; skipped")))?;
+        if n < used - HEADER_LEN {
+            return Err(Skip::Other(format!(
+                "shrank to {} bytes while being read (used field {used}); skipped",
+                HEADER_LEN + n
+            )));
+        }
+        drop(file);
+
+        self.staged.clear();
+        self.merger.start_file();
+        let entries = Entries::new(data).map_err(|c| Skip::Corrupt(c.to_string()))?;
+        for e in entries {
+            let e = e.map_err(|c| Skip::Corrupt(c.to_string()))?;
+            match self.merger.resolve(kind, e.key) {
+                Ok(id) => self.staged.push((id, e.value, e.timestamp)),
+                Err(why) => {
+                    let at = e.value_offset - format::value_offset(e.key.len());
+                    return Err(corrupt(at, CorruptKind::BadKey(why.reason().to_owned())));
+                }
+            }
+        }
+        let report = self.merger.add_file(kind, pid, self.staged.iter().copied());
+        for c in report.conflicts {
+            self.warn(path, c.to_string());
+        }
+        Ok(())
+    }
+}
+
+fn corrupt(offset: usize, kind: CorruptKind) -> Skip {
+    Skip::Corrupt(Corrupt { offset, kind }.to_string())
+}
+
+/// fstat: the size of a regular file.
+fn file_size(file: &File) -> Result<u64, Skip> {
+    let md = file
+        .metadata()
+        .map_err(|e| Skip::Other(format!("cannot stat: {e}; skipped")))?;
+    if !md.file_type().is_file() {
+        return Err(Skip::Other("not a regular file; skipped".into()));
+    }
+    Ok(md.len())
+}
+
+/// Positional read of up to `buf.len()` bytes; fewer only at end of file.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+// ---------------------------------------------------------------------------
+// Conversion to the `prometheus` crate's model.
+
+/// Converts merged families to the `prometheus` crate's `MetricFamily`
+/// values, names and label names escaped as in the text format.
+///
+/// * Counters: a `COUNTER` family `<name>_total`; other samples (such as
+///   `_created`) become `GAUGE` families of their own names.
+/// * Gauges, info and state sets: a `GAUGE` family per sample name
+///   (`<name>`, `<name>_info`), with the `pid` label where the mode keeps it.
+/// * Histograms: a `HISTOGRAM` family with cumulative buckets (the `+Inf`
+///   bucket left out: the `prometheus` encoders add it from the count),
+///   `sample_count` and `sample_sum`.
+/// * Summaries: a `SUMMARY` family with `sample_count`, `sample_sum` and
+///   quantiles if any.
+///
+/// Counts are converted to integers (`u64`), as that model requires.
+/// Families without samples are left out.
+pub fn to_metric_families(families: &[Family]) -> Vec<proto::MetricFamily> {
+    let mut out = Vec::new();
+    for f in families {
+        match f.kind {
+            FamilyKind::Histogram | FamilyKind::Summary => out.extend(structured_family(f)),
+            _ => simple_families(f, &mut out),
+        }
+    }
+    out
+}
+
+type LabelRef<'a> = &'a (Arc<str>, Arc<str>);
+
+fn label_pairs<'a>(labels: impl IntoIterator<Item = LabelRef<'a>>) -> Vec<proto::LabelPair> {
+    labels
+        .into_iter()
+        .map(|(k, v)| {
+            let mut p = proto::LabelPair::default();
+            p.set_name(expose::escaped_label_name(k));
+            p.set_value(v.to_string());
+            p
+        })
+        .collect()
+}
+
+fn new_family(name: String, help: &str, typ: proto::MetricType) -> proto::MetricFamily {
+    let mut mf = proto::MetricFamily::default();
+    mf.set_name(name);
+    mf.set_help(help.to_owned());
+    mf.set_field_type(typ);
+    mf
+}
+
+fn simple_families(f: &Family, out: &mut Vec<proto::MetricFamily>) {
+    let total = format!("{}_total", f.name);
+    let first = out.len();
+    let mut names: Vec<&str> = Vec::new();
+    for s in &f.samples {
+        let idx = match names.iter().position(|n| *n == &*s.name) {
+            Some(i) => first + i,
+            None => {
+                names.push(&s.name);
+                let typ = if f.kind == FamilyKind::Counter && *s.name == *total {
+                    proto::MetricType::COUNTER
+                } else {
+                    proto::MetricType::GAUGE
+                };
+                out.push(new_family(
+                    expose::escaped_metric_name(&s.name),
+                    &f.help,
+                    typ,
+                ));
+                out.len() - 1
+            }
+        };
+        let mut m = proto::Metric::from_label(label_pairs(&s.labels));
+        if out[idx].get_field_type() == proto::MetricType::COUNTER {
+            let mut c = proto::Counter::default();
+            c.set_value(s.value);
+            m.set_counter(c);
+        } else {
+            let mut g = proto::Gauge::default();
+            g.set_value(s.value);
+            m.set_gauge(g);
+        }
+        out[idx].mut_metric().push(m);
+    }
+}
+
+#[derive(Default)]
+struct Structured {
+    buckets: Vec<(f64, f64)>,
+    quantiles: Vec<(f64, f64)>,
+    sum: f64,
+    count: Option<f64>,
+}
+
+fn to_count(v: f64) -> u64 {
+    // Saturating; NaN becomes 0.
+    v as u64
+}
+
+fn structured_family(f: &Family) -> Option<proto::MetricFamily> {
+    let (bucket, sum, count) = (
+        format!("{}_bucket", f.name),
+        format!("{}_sum", f.name),
+        format!("{}_count", f.name),
+    );
+    let hist = f.kind == FamilyKind::Histogram;
+    let special = if hist { "le" } else { "quantile" };
+    // Group by label set without `le`/`quantile`, in first-seen order.
+    let mut groups: Vec<(Vec<LabelRef<'_>>, Structured)> = Vec::new();
+    for s in &f.samples {
+        let base: Vec<_> = s.labels.iter().filter(|(k, _)| &**k != special).collect();
+        // `+Inf` parses too.
+        let bound = s.label(special).and_then(|v| v.parse::<f64>().ok());
+        let gi = match groups.iter().rposition(|(b, _)| *b == base) {
+            Some(i) => i,
+            None => {
+                groups.push((base, Structured::default()));
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[gi].1;
+        match (&*s.name, bound) {
+            (n, Some(b)) if hist && n == bucket => g.buckets.push((b, s.value)),
+            (n, Some(q)) if !hist && n == f.name => g.quantiles.push((q, s.value)),
+            (n, None) if n == sum => g.sum += s.value,
+            (n, None) if n == count => g.count = Some(g.count.unwrap_or(0.0) + s.value),
+            _ => {}
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let typ = if hist {
+        proto::MetricType::HISTOGRAM
+    } else {
+        proto::MetricType::SUMMARY
+    };
+    let mut mf = new_family(expose::escaped_metric_name(&f.name), &f.help, typ);
+    for (base, mut g) in groups {
+        let mut m = proto::Metric::from_label(label_pairs(base));
+        g.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let count = g
+            .count
+            .or_else(|| g.buckets.last().map(|b| b.1))
+            .unwrap_or(0.0);
+        if hist {
+            let mut h = proto::Histogram::default();
+            h.set_sample_count(to_count(count));
+            h.set_sample_sum(g.sum);
+            h.set_bucket(
+                g.buckets
+                    .iter()
+                    .filter(|(b, _)| *b != f64::INFINITY)
+                    .map(|&(b, v)| {
+                        let mut pb = proto::Bucket::default();
+                        pb.set_upper_bound(b);
+                        pb.set_cumulative_count(to_count(v));
+                        pb
+                    })
+                    .collect(),
+            );
+            m.set_histogram(h);
+        } else {
+            let mut s = proto::Summary::default();
+            s.set_sample_count(to_count(count));
+            s.set_sample_sum(g.sum);
+            s.set_quantile(
+                g.quantiles
+                    .iter()
+                    .map(|&(q, v)| {
+                        let mut pq = proto::Quantile::default();
+                        pq.set_quantile(q);
+                        pq.set_value(v);
+                        pq
+                    })
+                    .collect(),
+            );
+            m.set_summary(s);
+        }
+        mf.mut_metric().push(m);
+    }
+    Some(mf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{LOCK_MARKER, build_file};
+    use crate::key::encode_key;
+    use crate::naming::GaugeMode;
+
+    fn write(dir: &Path, name: &str, entries: &[(String, f64, f64)]) {
+        let e: Vec<(&[u8], f64, f64)> = entries
+            .iter()
+            .map(|(k, v, t)| (k.as_bytes(), *v, *t))
+            .collect();
+        std::fs::write(dir.join(name), build_file(&e, 4096)).unwrap();
+    }
+
+    fn k(metric: &str, sample: &str, labels: &[(&str, &str)], help: &str) -> String {
+        encode_key(metric, sample, labels, help)
+    }
+
+    /// A fixed directory; the expected output below was produced by
+    /// prometheus_client 0.26's MultiProcessCollector + generate_latest on
+    /// the same files (line order aside: Python follows directory order).
+    fn fixed_dir(dir: &Path) {
+        for (pid, n) in [("100", 1.0), ("200", 2.0)] {
+            write(
+                dir,
+                &format!("counter_{pid}.db"),
+                &[
+                    (
+                        k(
+                            "requests",
+                            "requests_total",
+                            &[("path", "/a"), ("code", "200")],
+                            "Requests served.",
+                        ),
+                        3.0 * n,
+                        0.0,
+                    ),
+                    (
+                        k(
+                            "requests",
+                            "requests_total",
+                            &[("path", "/b\"\\\n"), ("code", "500")],
+                            "Requests served.",
+                        ),
+                        n,
+                        0.0,
+                    ),
+                ],
+            );
+            write(
+                dir,
+                &format!("histogram_{pid}.db"),
+                &[
+                    (
+                        k(
+                            "latency_seconds",
+                            "latency_seconds_sum",
+                            &[],
+                            "Latency\\with\nnewline.",
+                        ),
+                        0.25 * n,
+                        0.0,
+                    ),
+                    (
+                        k(
+                            "latency_seconds",
+                            "latency_seconds_bucket",
+                            &[("le", "0.1")],
+                            "Latency\\with\nnewline.",
+                        ),
+                        n,
+                        0.0,
+                    ),
+                    (
+                        k(
+                            "latency_seconds",
+                            "latency_seconds_bucket",
+                            &[("le", "1.0")],
+                            "Latency\\with\nnewline.",
+                        ),
+                        1.0,
+                        0.0,
+                    ),
+                    (
+                        k(
+                            "latency_seconds",
+                            "latency_seconds_bucket",
+                            &[("le", "1e+06")],
+                            "Latency\\with\nnewline.",
+                        ),
+                        0.0,
+                        0.0,
+                    ),
+                    (
+                        k(
+                            "latency_seconds",
+                            "latency_seconds_bucket",
+                            &[("le", "+Inf")],
+                            "Latency\\with\nnewline.",
+                        ),
+                        0.0,
+                        0.0,
+                    ),
+                ],
+            );
+            write(
+                dir,
+                &format!("gauge_all_{pid}.db"),
+                &[(k("inflight", "inflight", &[], "In flight."), n, 0.0)],
+            );
+            write(
+                dir,
+                &format!("gauge_livesum_{pid}.db"),
+                &[(
+                    k("workers", "workers", &[("kind", "web")], "Workers."),
+                    1.0,
+                    0.0,
+                )],
+            );
+            write(
+                dir,
+                &format!("gauge_mostrecent_{pid}.db"),
+                &[
+                    (
+                        k("last_seen", "last_seen", &[], "Last seen."),
+                        10.0 * n,
+                        1000.0 + n,
+                    ),
+                    (k("never_set", "never_set", &[], "Never set."), 5.0, 0.0),
+                ],
+            );
+            write(
+                dir,
+                &format!("summary_{pid}.db"),
+                &[
+                    (k("size_bytes", "size_bytes_count", &[], "Sizes."), 2.0, 0.0),
+                    (k("size_bytes", "size_bytes_sum", &[], "Sizes."), 1.5e7, 0.0),
+                ],
+            );
+        }
+        // Names with characters outside the legacy set.
+        write(
+            dir,
+            "counter_300.db",
+            &[(
+                k(
+                    "odd.name",
+                    "odd.name_total",
+                    &[("lab-el", "v"), ("ünï", "x")],
+                    "Odd \"name\".",
+                ),
+                1.0,
+                0.0,
+            )],
+        );
+    }
+
+    const FIXED_TEXT: &[&str] = &[
+        "# HELP inflight In flight.",
+        "# TYPE inflight gauge",
+        "inflight{pid=\"100\"} 1.0",
+        "inflight{pid=\"200\"} 2.0",
+        "# HELP last_seen Last seen.",
+        "# TYPE last_seen gauge",
+        "last_seen 20.0",
+        "# HELP latency_seconds Latency\\\\with\\nnewline.",
+        "# TYPE latency_seconds histogram",
+        "latency_seconds_bucket{le=\"0.1\"} 3.0",
+        "latency_seconds_bucket{le=\"1.0\"} 5.0",
+        "latency_seconds_bucket{le=\"1e+06\"} 5.0",
+        "latency_seconds_bucket{le=\"+Inf\"} 5.0",
+        "latency_seconds_sum 0.75",
+        "latency_seconds_count 5.0",
+        "# HELP never_set Never set.",
+        "# TYPE never_set gauge",
+        "# HELP odd_name_total Odd \"name\".",
+        "# TYPE odd_name_total counter",
+        "odd_name_total{lab_el=\"v\",_n_=\"x\"} 1.0",
+        "# HELP requests_total Requests served.",
+        "# TYPE requests_total counter",
+        "requests_total{code=\"200\",path=\"/a\"} 9.0",
+        "requests_total{code=\"500\",path=\"/b\\\"\\\\\\n\"} 3.0",
+        "# HELP size_bytes Sizes.",
+        "# TYPE size_bytes summary",
+        "size_bytes_count 4.0",
+        "size_bytes_sum 3e+07",
+        "# HELP workers Workers.",
+        "# TYPE workers gauge",
+        "workers{kind=\"web\"} 2.0",
+    ];
+
+    const FIXED_OPENMETRICS: &[&str] = &[
+        "# HELP inflight In flight.",
+        "# TYPE inflight gauge",
+        "inflight{pid=\"100\"} 1.0",
+        "inflight{pid=\"200\"} 2.0",
+        "# HELP last_seen Last seen.",
+        "# TYPE last_seen gauge",
+        "last_seen 20.0",
+        "# HELP latency_seconds Latency\\\\with\\nnewline.",
+        "# TYPE latency_seconds histogram",
+        "latency_seconds_bucket{le=\"0.1\"} 3.0",
+        "latency_seconds_bucket{le=\"1.0\"} 5.0",
+        "latency_seconds_bucket{le=\"1e+06\"} 5.0",
+        "latency_seconds_bucket{le=\"+Inf\"} 5.0",
+        "latency_seconds_sum 0.75",
+        "latency_seconds_count 5.0",
+        "# HELP never_set Never set.",
+        "# TYPE never_set gauge",
+        "# HELP odd_name Odd \\\"name\\\".",
+        "# TYPE odd_name counter",
+        "odd_name_total{lab_el=\"v\",_n_=\"x\"} 1.0",
+        "# HELP requests Requests served.",
+        "# TYPE requests counter",
+        "requests_total{code=\"200\",path=\"/a\"} 9.0",
+        "requests_total{code=\"500\",path=\"/b\\\"\\\\\\n\"} 3.0",
+        "# HELP size_bytes Sizes.",
+        "# TYPE size_bytes summary",
+        "size_bytes_count 4.0",
+        "size_bytes_sum 3e+07",
+        "# HELP workers Workers.",
+        "# TYPE workers gauge",
+        "workers{kind=\"web\"} 2.0",
+        "# EOF",
+    ];
+
+    #[test]
+    fn fixed_directory_matches_python() {
+        let dir = tempfile::tempdir().unwrap();
+        fixed_dir(dir.path());
+        let c = MultiProcessCollector::new(dir.path()).unwrap();
+        let mut out = Vec::new();
+        let scrape = c.encode_text(&mut out).unwrap();
+        assert!(scrape.warnings.is_empty(), "{:?}", scrape.warnings);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().collect::<Vec<_>>(), FIXED_TEXT);
+        let mut out = Vec::new();
+        c.encode_openmetrics(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().collect::<Vec<_>>(), FIXED_OPENMETRICS);
+        let s = scrape.stats;
+        assert_eq!(
+            (s.files_read, s.files_corrupt, s.files_dead, s.files_skipped),
+            (13, 0, 0, 0)
+        );
+        assert_eq!(s.families, 8);
+        assert_eq!(s.samples, 15);
+        assert_eq!(s.entries, 2 * (2 + 5 + 1 + 1 + 2 + 2) + 1);
+    }
+
+    #[test]
+    fn bad_directory_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"x").unwrap();
+        let e = MultiProcessCollector::new(&file).unwrap_err();
+        assert!(e.is_bad_dir());
+        assert!(e.to_string().contains(file.to_str().unwrap()), "{e}");
+        // Removed after creation: collecting fails.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let c = MultiProcessCollector::new(&sub).unwrap();
+        std::fs::remove_dir(&sub).unwrap();
+        let e = c.collect_families().unwrap_err();
+        assert_eq!(e.path(), Some(sub.as_path()));
+        assert!(c.encode_text(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn corrupt_files_are_skipped_whole_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let good = k("c", "c_total", &[], "");
+        write(d, "counter_1.db", &[(good.clone(), 1.0, 0.0)]);
+        // A good entry, then a key that is not JSON: nothing of it counts.
+        write(
+            d,
+            "counter_2.db",
+            &[(good.clone(), 100.0, 0.0), ("[oops".into(), 1.0, 0.0)],
+        );
+        // Invalid UTF-8 in a key.
+        let mut img = build_file(
+            &[(good.as_bytes(), 100.0, 0.0), (b"[\"\xff\"]", 1.0, 0.0)],
+            0,
+        );
+        std::fs::write(d.join("counter_3.db"), &img).unwrap();
+        // `used` past the end of the file.
+        img[0..4].copy_from_slice(&100_000i32.to_le_bytes());
+        std::fs::write(d.join("counter_4.db"), &img).unwrap();
+        // A short header.
+        std::fs::write(d.join("counter_5.db"), [1u8, 2, 3]).unwrap();
+        // A bad bucket bound.
+        write(
+            d,
+            "histogram_6.db",
+            &[(k("h", "h_bucket", &[("le", "x")], ""), 1.0, 0.0)],
+        );
+        // An empty metric name.
+        write(d, "counter_7.db", &[(k("", "x", &[], ""), 1.0, 0.0)]);
+        // A negative key length.
+        let mut img = build_file(&[(good.as_bytes(), 100.0, 0.0)], 64);
+        img[8..12].copy_from_slice(&(-1i32).to_le_bytes());
+        std::fs::write(d.join("counter_8.db"), &img).unwrap();
+
+        let c = MultiProcessCollector::new(d).unwrap();
+        let s = c.collect_families().unwrap();
+        assert_eq!(s.stats.files_read, 1);
+        assert_eq!(s.stats.files_corrupt, 7, "{:?}", s.warnings);
+        assert_eq!(s.warnings.len(), 7);
+        let msgs: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
+        for (file, what) in [
+            ("counter_2.db", "key at offset 56"),
+            ("counter_3.db", "not UTF-8"),
+            ("counter_4.db", "past the end"),
+            ("counter_5.db", "short header"),
+            ("histogram_6.db", "le="),
+            ("counter_7.db", "empty metric name"),
+            ("counter_8.db", "negative key length"),
+        ] {
+            assert!(
+                msgs.iter().any(|m| m.contains(file) && m.contains(what)),
+                "{file} {what}: {msgs:#?}"
+            );
+        }
+        assert_eq!(s.families.len(), 1);
+        assert_eq!(s.families[0].samples[0].value, 1.0);
+    }
+
+    #[test]
+    fn odd_files_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let key = k("c", "c_total", &[], "");
+        write(d, "counter_1.db", &[(key.clone(), 1.0, 0.0)]);
+        // Ignored quietly: not our names, empty files, never-written files.
+        write(d, "foo_1.db", &[(key.clone(), 1.0, 0.0)]);
+        write(d, "counter_1.db.tmp", &[(key.clone(), 1.0, 0.0)]);
+        write(d, "gauge_bogus_1.db", &[(key.clone(), 1.0, 0.0)]);
+        std::fs::write(d.join("counter_2.db"), b"").unwrap();
+        std::fs::write(d.join("counter_3.db"), vec![0u8; 4096]).unwrap();
+        // Skipped with a warning: directory, symlink, FIFO.
+        std::fs::create_dir(d.join("counter_4.db")).unwrap();
+        std::os::unix::fs::symlink(d.join("counter_1.db"), d.join("counter_5.db")).unwrap();
+        let fifo =
+            std::ffi::CString::new(d.join("counter_6.db").into_os_string().into_encoded_bytes())
+                .unwrap();
+        nix::unistd::mkfifo(fifo.as_c_str(), nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+        let s = MultiProcessCollector::new(d)
+            .unwrap()
+            .collect_families()
+            .unwrap();
+        assert_eq!(s.stats.files_read, 1);
+        assert_eq!(s.stats.files_skipped, 5);
+        let msgs: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(msgs.len(), 3, "{msgs:#?}");
+        assert!(msgs[0].contains("counter_4.db") && msgs[0].contains("not a regular file"));
+        assert!(msgs[1].contains("counter_5.db") && msgs[1].contains("symbolic link"));
+        assert!(msgs[2].contains("counter_6.db") && msgs[2].contains("not a regular file"));
+        assert_eq!(s.families[0].samples[0].value, 1.0);
+    }
+
+    #[test]
+    fn dead_live_gauge_writers_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let key = k("w", "w", &[], "");
+        let marked = |v: f64| {
+            let mut img = build_file(&[(key.as_bytes(), v, 0.0)], 4096);
+            img[4..8].copy_from_slice(&LOCK_MARKER);
+            img
+        };
+        // Alive: the "writer" holds an exclusive lock on its own descriptor.
+        std::fs::write(d.join("gauge_livesum_1.db"), marked(1.0)).unwrap();
+        let alive = File::open(d.join("gauge_livesum_1.db")).unwrap();
+        alive.lock().unwrap();
+        // Dead: marked, nobody holds the lock.
+        std::fs::write(d.join("gauge_livesum_2.db"), marked(10.0)).unwrap();
+        // No marker (written by Python): always read.
+        write(d, "gauge_livesum_3.db", &[(key.clone(), 100.0, 0.0)]);
+        // Marked but not a live mode: always read.
+        let sum = k("s", "s", &[], "");
+        let mut img = build_file(&[(sum.as_bytes(), 1000.0, 0.0)], 4096);
+        img[4..8].copy_from_slice(&LOCK_MARKER);
+        std::fs::write(d.join("gauge_sum_4.db"), img).unwrap();
+
+        let s = MultiProcessCollector::new(d)
+            .unwrap()
+            .collect_families()
+            .unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.stats.files_dead, 1);
+        assert_eq!(s.stats.files_read, 3);
+        let w = s.families.iter().find(|f| f.name == "w").unwrap();
+        assert_eq!(w.samples[0].value, 101.0);
+        let sf = s.families.iter().find(|f| f.name == "s").unwrap();
+        assert_eq!(sf.samples[0].value, 1000.0);
+        // The probe left no lock behind.
+        let probe = File::open(d.join("gauge_livesum_2.db")).unwrap();
+        probe.try_lock().unwrap();
+        drop(alive);
+    }
+
+    #[test]
+    fn type_conflicts_and_mixed_modes_are_warned() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let key = k("x", "x", &[], "");
+        write(d, "counter_1.db", &[(key.clone(), 1.0, 0.0)]);
+        write(d, "gauge_all_1.db", &[(key.clone(), 5.0, 0.0)]);
+        write(d, "gauge_max_1.db", &[(k("y", "y", &[], ""), 5.0, 0.0)]);
+        write(d, "gauge_min_1.db", &[(k("y", "y", &[], ""), 2.0, 0.0)]);
+        let s = MultiProcessCollector::new(d)
+            .unwrap()
+            .collect_families()
+            .unwrap();
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+        assert!(s.warnings[0].path.ends_with("gauge_all_1.db"));
+        assert!(s.warnings[0].message.contains("counter"));
+        assert!(s.warnings[1].message.contains("using min"));
+        assert_eq!(s.families[0].kind, FamilyKind::Counter);
+        assert_eq!(s.families[1].samples[0].value, 2.0);
+    }
+
+    #[test]
+    fn vanished_live_gauges_are_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = ScrapeState::default();
+        st.read_file(
+            &dir.path().join("gauge_livesum_9.db"),
+            FileKind::Gauge(GaugeMode::LiveSum),
+            "9",
+        );
+        assert!(st.warnings.is_empty());
+        st.read_file(&dir.path().join("counter_9.db"), FileKind::Counter, "9");
+        assert_eq!(st.warnings.len(), 1);
+        assert!(st.warnings[0].message.contains("vanished"));
+        assert_eq!(st.stats.files_skipped, 2);
+    }
+
+    #[test]
+    fn many_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = k("c", "c_total", &[("a", "b")], "");
+        let img = build_file(&[(key.as_bytes(), 1.0, 0.0)], 0);
+        for i in 0..3000 {
+            std::fs::write(dir.path().join(format!("counter_{i}.db")), &img).unwrap();
+        }
+        let s = MultiProcessCollector::new(dir.path())
+            .unwrap()
+            .collect_families()
+            .unwrap();
+        assert_eq!(s.stats.files_read, 3000);
+        assert_eq!(s.families[0].samples[0].value, 3000.0);
+    }
+
+    #[test]
+    fn prometheus_registry() {
+        use prometheus::Encoder;
+        let dir = tempfile::tempdir().unwrap();
+        fixed_dir(dir.path());
+        let reg = prometheus::Registry::new();
+        reg.register(Box::new(MultiProcessCollector::new(dir.path()).unwrap()))
+            .unwrap();
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&reg.gather(), &mut out)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let want = "\
+# HELP inflight In flight.
+# TYPE inflight gauge
+inflight{pid=\"100\"} 1
+inflight{pid=\"200\"} 2
+# HELP last_seen Last seen.
+# TYPE last_seen gauge
+last_seen 20
+# HELP latency_seconds Latency\\\\with\\nnewline.
+# TYPE latency_seconds histogram
+latency_seconds_bucket{le=\"0.1\"} 3
+latency_seconds_bucket{le=\"1\"} 5
+latency_seconds_bucket{le=\"1000000\"} 5
+latency_seconds_bucket{le=\"+Inf\"} 5
+latency_seconds_sum 0.75
+latency_seconds_count 5
+# HELP odd_name_total Odd \"name\".
+# TYPE odd_name_total counter
+odd_name_total{lab_el=\"v\",_n_=\"x\"} 1
+# HELP requests_total Requests served.
+# TYPE requests_total counter
+requests_total{code=\"200\",path=\"/a\"} 9
+requests_total{code=\"500\",path=\"/b\\\"\\\\\\n\"} 3
+# HELP size_bytes Sizes.
+# TYPE size_bytes summary
+size_bytes_sum 30000000
+size_bytes_count 4
+# HELP workers Workers.
+# TYPE workers gauge
+workers{kind=\"web\"} 2
+";
+        assert_eq!(text, want);
+    }
+}

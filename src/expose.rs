@@ -1,0 +1,545 @@
+//! Text exposition of merged families: the Prometheus text format and OpenMetrics, line for line as prometheus_client writes them.
+//!
+//! [`encode_text`] writes what prometheus_client's
+//! `prometheus_client.exposition.generate_latest` writes, and
+//! [`encode_openmetrics`] what
+//! `prometheus_client.openmetrics.exposition.generate_latest` writes (both
+//! with their default `underscores` name escaping), given the same families.
+//! Families and samples come in the order the [`Family`] list has (sorted,
+//! when it comes from [`Merger`](crate::merge::Merger)); each line is
+//! byte-identical to Python's.
+//!
+//! The text format, as prometheus_client writes it:
+//!
+//! * Counters are announced as `<name>_total`, info metrics as `<name>_info`
+//!   with type `gauge`, state sets with type `gauge`.
+//! * Help text escapes `\` and newline; label values escape `\`, newline and
+//!   `"`; values are written as `floatToGoString` writes them (`1.0`, `+Inf`,
+//!   `1e+06`).
+//! * Metric and label names outside the legacy character set have each
+//!   offending character replaced by `_`.
+//! * Samples named `<name>_created`, `<name>_gsum` or `<name>_gcount` go into
+//!   extra `gauge` families after their family.
+//!
+//! OpenMetrics differs: the family name is never suffixed, the type is the
+//! family's own (`counter`, `info`, `stateset`, ...), help text also escapes
+//! `"`, sample names are escaped with the label-name character set (so `:`
+//! becomes `_`), and the output ends with `# EOF`.
+
+use std::io::{self, Write};
+
+use crate::key::push_float_to_go_string;
+use crate::merge::{Family, FamilyKind, Sample};
+
+/// Content type of the text format, as prometheus_client sends it.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Content type of OpenMetrics 1.0.0, as prometheus_client sends it.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Flush threshold of the streaming writers.
+const CHUNK: usize = 64 * 1024;
+
+/// Appends the text format of `families` to `out`.
+///
+/// ```
+/// use prometheus_multiproc::expose::encode_text;
+/// use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
+///
+/// let fam = Family {
+///     name: "req".into(),
+///     help: "Requests.".into(),
+///     kind: FamilyKind::Counter,
+///     gauge_mode: None,
+///     samples: vec![Sample {
+///         name: "req_total".into(),
+///         labels: vec![("path".into(), "/\"x\"".into())],
+///         value: 3.0,
+///     }],
+/// };
+/// let mut out = Vec::new();
+/// encode_text(&[fam], &mut out);
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "# HELP req_total Requests.\n# TYPE req_total counter\nreq_total{path=\"/\\\"x\\\"\"} 3.0\n"
+/// );
+/// ```
+pub fn encode_text(families: &[Family], out: &mut Vec<u8>) {
+    let mut scratch = Scratch::default();
+    for f in families {
+        text_family(f, out, &mut scratch);
+    }
+}
+
+/// Appends OpenMetrics text for `families` to `out`, `# EOF` included.
+///
+/// ```
+/// use prometheus_multiproc::expose::encode_openmetrics;
+/// use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
+///
+/// let fam = Family {
+///     name: "req".into(),
+///     help: "Requests.".into(),
+///     kind: FamilyKind::Counter,
+///     gauge_mode: None,
+///     samples: vec![Sample { name: "req_total".into(), labels: vec![], value: 3.0 }],
+/// };
+/// let mut out = Vec::new();
+/// encode_openmetrics(&[fam], &mut out);
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "# HELP req Requests.\n# TYPE req counter\nreq_total 3.0\n# EOF\n"
+/// );
+/// ```
+pub fn encode_openmetrics(families: &[Family], out: &mut Vec<u8>) {
+    let mut scratch = Scratch::default();
+    for f in families {
+        openmetrics_family(f, out, &mut scratch);
+    }
+    out.extend_from_slice(b"# EOF\n");
+}
+
+/// Writes the text format of `families` to `w`, in chunks.
+pub fn write_text<W: Write + ?Sized>(families: &[Family], w: &mut W) -> io::Result<()> {
+    let mut scratch = Scratch::default();
+    let mut buf = Vec::with_capacity(CHUNK * 2);
+    for f in families {
+        text_family(f, &mut buf, &mut scratch);
+        if buf.len() >= CHUNK {
+            w.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    w.write_all(&buf)
+}
+
+/// Writes OpenMetrics text for `families` to `w`, in chunks, `# EOF`
+/// included.
+pub fn write_openmetrics<W: Write + ?Sized>(families: &[Family], w: &mut W) -> io::Result<()> {
+    let mut scratch = Scratch::default();
+    let mut buf = Vec::with_capacity(CHUNK * 2);
+    for f in families {
+        openmetrics_family(f, &mut buf, &mut scratch);
+        if buf.len() >= CHUNK {
+            w.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    buf.extend_from_slice(b"# EOF\n");
+    w.write_all(&buf)
+}
+
+/// Reusable buffers.
+#[derive(Default)]
+struct Scratch {
+    float: String,
+    name: String,
+    labels: Vec<usize>,
+}
+
+/// The suffixes prometheus_client moves into separate gauge families, in
+/// the order it writes them (sorted).
+const OM_SUFFIXES: [&str; 3] = ["_created", "_gcount", "_gsum"];
+
+fn text_family(f: &Family, out: &mut Vec<u8>, sc: &mut Scratch) {
+    sc.name.clear();
+    sc.name.push_str(&f.name);
+    let typ = match f.kind {
+        FamilyKind::Counter => {
+            sc.name.push_str("_total");
+            "counter"
+        }
+        FamilyKind::Info => {
+            sc.name.push_str("_info");
+            "gauge"
+        }
+        FamilyKind::StateSet | FamilyKind::Gauge => "gauge",
+        FamilyKind::Histogram => "histogram",
+        FamilyKind::Summary => "summary",
+    };
+    let mname = std::mem::take(&mut sc.name);
+    text_header(out, &mname, &f.help, typ);
+    sc.name = mname;
+
+    let suffix_of = |s: &Sample| -> Option<usize> {
+        let rest = s.name.strip_prefix(f.name.as_str())?;
+        OM_SUFFIXES.iter().position(|x| *x == rest)
+    };
+    let mut deferred = [false; 3];
+    for s in &f.samples {
+        match suffix_of(s) {
+            Some(i) => deferred[i] = true,
+            None => text_sample(out, s, sc),
+        }
+    }
+    for (i, suffix) in OM_SUFFIXES.iter().enumerate() {
+        if !deferred[i] {
+            continue;
+        }
+        let name = format!("{}{suffix}", f.name);
+        text_header(out, &name, &f.help, "gauge");
+        for s in f.samples.iter().filter(|s| suffix_of(s) == Some(i)) {
+            text_sample(out, s, sc);
+        }
+    }
+}
+
+fn text_header(out: &mut Vec<u8>, name: &str, help: &str, typ: &str) {
+    out.extend_from_slice(b"# HELP ");
+    push_metric_name(out, name);
+    out.push(b' ');
+    push_escaped(out, help, false);
+    out.extend_from_slice(b"\n# TYPE ");
+    push_metric_name(out, name);
+    out.push(b' ');
+    out.extend_from_slice(typ.as_bytes());
+    out.push(b'\n');
+}
+
+fn text_sample(out: &mut Vec<u8>, s: &Sample, sc: &mut Scratch) {
+    push_metric_name(out, &s.name);
+    push_labels(out, s, sc);
+    push_value(out, s.value, sc);
+}
+
+fn openmetrics_family(f: &Family, out: &mut Vec<u8>, sc: &mut Scratch) {
+    out.extend_from_slice(b"# HELP ");
+    push_metric_name(out, &f.name);
+    out.push(b' ');
+    push_escaped(out, &f.help, true);
+    out.extend_from_slice(b"\n# TYPE ");
+    push_metric_name(out, &f.name);
+    out.push(b' ');
+    out.extend_from_slice(f.kind.as_str().as_bytes());
+    out.push(b'\n');
+    for s in &f.samples {
+        push_replaced(out, &s.name, false);
+        push_labels(out, s, sc);
+        push_value(out, s.value, sc);
+    }
+}
+
+/// ` value\n`
+fn push_value(out: &mut Vec<u8>, v: f64, sc: &mut Scratch) {
+    out.push(b' ');
+    // Fast path: whole numbers below a million print as `123.0` (Python's
+    // repr; floatToGoString only rewrites positive values from 1e6 on).
+    if v.fract() == 0.0 && v.abs() < 1e6 && !(v == 0.0 && v.is_sign_negative()) {
+        let mut n = v.abs() as u32;
+        if v < 0.0 {
+            out.push(b'-');
+        }
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[i..]);
+        out.extend_from_slice(b".0\n");
+        return;
+    }
+    sc.float.clear();
+    push_float_to_go_string(&mut sc.float, v);
+    out.extend_from_slice(sc.float.as_bytes());
+    out.push(b'\n');
+}
+
+/// `{a="x",b="y"}` sorted by label name, or nothing without labels.
+fn push_labels(out: &mut Vec<u8>, s: &Sample, sc: &mut Scratch) {
+    if s.labels.is_empty() {
+        return;
+    }
+    out.push(b'{');
+    let sorted = s.labels.windows(2).all(|w| w[0].0 < w[1].0);
+    let mut write = |i: usize, (k, v): &(std::sync::Arc<str>, std::sync::Arc<str>)| {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_label_name(out, k);
+        out.extend_from_slice(b"=\"");
+        push_escaped(out, v, true);
+        out.push(b'"');
+    };
+    if sorted {
+        for (i, l) in s.labels.iter().enumerate() {
+            write(i, l);
+        }
+    } else {
+        // Not from a `Merger`: sort as Python does, by (name, value).
+        sc.labels.clear();
+        sc.labels.extend(0..s.labels.len());
+        sc.labels.sort_by(|&a, &b| s.labels[a].cmp(&s.labels[b]));
+        for (i, &j) in sc.labels.iter().enumerate() {
+            write(i, &s.labels[j]);
+        }
+    }
+    out.push(b'}');
+}
+
+/// Escapes `\` and newline, and `"` too when `quote`.
+fn push_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let rep: &[u8] = match c {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'"' if quote => b"\\\"",
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(rep);
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+}
+
+/// True when `s` matches `^[a-zA-Z_:][a-zA-Z0-9_:]*$` (or the label-name
+/// pattern without `:`) as Python's `re.match` does: `$` also matches before
+/// a final newline, so `"abc\n"` passes.
+fn is_legacy(s: &str, colon: bool) -> bool {
+    let s = s.strip_suffix('\n').unwrap_or(s);
+    let ok = |c: u8, first: bool| {
+        c.is_ascii_alphabetic()
+            || c == b'_'
+            || (colon && c == b':')
+            || (!first && c.is_ascii_digit())
+    };
+    let b = s.as_bytes();
+    !b.is_empty() && ok(b[0], true) && b[1..].iter().all(|&c| ok(c, false))
+}
+
+/// Python's `escape_metric_name(s, UNDERSCORES)`.
+fn push_metric_name(out: &mut Vec<u8>, s: &str) {
+    if s.is_empty() || is_legacy(s, true) {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        push_replaced(out, s, true);
+    }
+}
+
+/// Python's `escape_label_name(s, UNDERSCORES)`.
+fn push_label_name(out: &mut Vec<u8>, s: &str) {
+    if s.is_empty() || (is_legacy(s, false) && !s.starts_with("__")) {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        push_replaced(out, s, false);
+    }
+}
+
+/// A metric name escaped as in the text format.
+pub(crate) fn escaped_metric_name(s: &str) -> String {
+    let mut v = Vec::with_capacity(s.len());
+    push_metric_name(&mut v, s);
+    String::from_utf8(v).expect("escaping keeps UTF-8")
+}
+
+/// A label name escaped as in the text format.
+pub(crate) fn escaped_label_name(s: &str) -> String {
+    let mut v = Vec::with_capacity(s.len());
+    push_label_name(&mut v, s);
+    String::from_utf8(v).expect("escaping keeps UTF-8")
+}
+
+/// Python's `_escape(s, UNDERSCORES, rune_fn)`: every character outside
+/// `[a-zA-Z_]` (plus `:` when `colon`, plus digits after the first
+/// character) becomes `_`.
+fn push_replaced(out: &mut Vec<u8>, s: &str, colon: bool) {
+    for (i, c) in s.chars().enumerate() {
+        let ok = c.is_ascii_alphabetic()
+            || c == '_'
+            || (colon && c == ':')
+            || (i > 0 && c.is_ascii_digit());
+        out.push(if ok { c as u8 } else { b'_' });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
+        Sample {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
+                .collect(),
+            value,
+        }
+    }
+
+    fn fam(name: &str, help: &str, kind: FamilyKind, samples: Vec<Sample>) -> Family {
+        Family {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            gauge_mode: None,
+            samples,
+        }
+    }
+
+    fn text(f: &[Family]) -> String {
+        let mut v = Vec::new();
+        encode_text(f, &mut v);
+        let mut w = Vec::new();
+        write_text(f, &mut w).unwrap();
+        assert_eq!(v, w);
+        String::from_utf8(v).unwrap()
+    }
+
+    fn om(f: &[Family]) -> String {
+        let mut v = Vec::new();
+        encode_openmetrics(f, &mut v);
+        let mut w = Vec::new();
+        write_openmetrics(f, &mut w).unwrap();
+        assert_eq!(v, w);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn name_escaping() {
+        let mut v = Vec::new();
+        for (s, want) in [
+            ("ok:name_1", "ok:name_1"),
+            ("1abc", "_abc"),
+            ("a.b-c", "a_b_c"),
+            ("héllo", "h_llo"),
+            ("a\n", "a\n"), // Python's `$` accepts a final newline
+            ("a\nb", "a_b"),
+            ("", ""),
+        ] {
+            v.clear();
+            push_metric_name(&mut v, s);
+            assert_eq!(String::from_utf8_lossy(&v), want, "{s:?}");
+        }
+        for (s, want) in [
+            ("le", "le"),
+            ("a:b", "a_b"),
+            ("__x", "__x"),
+            ("__x\n", "__x_"),
+            ("9", "_"),
+            ("ü1", "_1"),
+        ] {
+            v.clear();
+            push_label_name(&mut v, s);
+            assert_eq!(String::from_utf8_lossy(&v), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn text_format_munging() {
+        let fams = [
+            fam(
+                "c",
+                "a\\b\nc\"d",
+                FamilyKind::Counter,
+                vec![sample("c_total", &[], 1.0), sample("c_created", &[], 5.0)],
+            ),
+            fam(
+                "i",
+                "",
+                FamilyKind::Info,
+                vec![sample("i_info", &[("v", "1")], 1.0)],
+            ),
+            fam(
+                "s",
+                "S",
+                FamilyKind::StateSet,
+                vec![sample("s", &[("s", "a")], 1.0)],
+            ),
+            fam(
+                "h:x",
+                "H",
+                FamilyKind::Histogram,
+                vec![
+                    sample("h:x_bucket", &[("le", "+Inf")], 2.0),
+                    sample("h:x_sum", &[], 1e7),
+                    sample("h:x_count", &[], 2.0),
+                ],
+            ),
+        ];
+        assert_eq!(
+            text(&fams),
+            "# HELP c_total a\\\\b\\nc\"d\n# TYPE c_total counter\nc_total 1.0\n\
+             # HELP c_created a\\\\b\\nc\"d\n# TYPE c_created gauge\nc_created 5.0\n\
+             # HELP i_info \n# TYPE i_info gauge\ni_info{v=\"1\"} 1.0\n\
+             # HELP s S\n# TYPE s gauge\ns{s=\"a\"} 1.0\n\
+             # HELP h:x H\n# TYPE h:x histogram\nh:x_bucket{le=\"+Inf\"} 2.0\nh:x_sum 1e+07\nh:x_count 2.0\n"
+        );
+        assert_eq!(
+            om(&fams),
+            "# HELP c a\\\\b\\nc\\\"d\n# TYPE c counter\nc_total 1.0\nc_created 5.0\n\
+             # HELP i \n# TYPE i info\ni_info{v=\"1\"} 1.0\n\
+             # HELP s S\n# TYPE s stateset\ns{s=\"a\"} 1.0\n\
+             # HELP h:x H\n# TYPE h:x histogram\nh_x_bucket{le=\"+Inf\"} 2.0\nh_x_sum 1e+07\nh_x_count 2.0\n\
+             # EOF\n"
+        );
+    }
+
+    #[test]
+    fn labels_sorted_and_escaped() {
+        let f = [fam(
+            "g",
+            "",
+            FamilyKind::Gauge,
+            vec![sample("g", &[("z", "a\\b"), ("a.b", "x\ny\"")], f64::NAN)],
+        )];
+        assert_eq!(
+            text(&f),
+            "# HELP g \n# TYPE g gauge\ng{a_b=\"x\\ny\\\"\",z=\"a\\\\b\"} NaN\n"
+        );
+    }
+
+    #[test]
+    fn value_formatting() {
+        let mut sc = Scratch::default();
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            7.0,
+            10.0,
+            999999.0,
+            -999999.0,
+            1e6,
+            1234567.0,
+            -1234567.0,
+            0.5,
+            -2.5,
+            1e16,
+            1e-5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            123456789.0,
+        ] {
+            let mut out = Vec::new();
+            push_value(&mut out, v, &mut sc);
+            let want = format!(" {}\n", crate::key::float_to_go_string(v));
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn streaming_matches_in_memory_for_large_output() {
+        let samples: Vec<Sample> = (0..5000)
+            .map(|i| sample("g", &[("i", &i.to_string())], i as f64))
+            .collect();
+        let f = [
+            fam("g", "", FamilyKind::Gauge, samples.clone()),
+            fam("h", "", FamilyKind::Gauge, samples),
+        ];
+        let t = text(&f);
+        assert_eq!(t.lines().count(), 4 + 10000);
+        let o = om(&f);
+        assert!(o.ends_with("# EOF\n"));
+    }
+}

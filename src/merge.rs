@@ -1,0 +1,1618 @@
+//! The merge rules: how the entries of many per-process files combine into metric families, as prometheus_client's `MultiProcessCollector` combines them (pure; no I/O).
+//!
+//! A [`Merger`] is fed the entries of one file after another and produces
+//! [`Family`] values. The rules, those of prometheus_client 0.26:
+//!
+//! * Entries are grouped into families by the key's metric name. The family's
+//!   type is that of the *file* (`counter_*.db` holds counters, and so on); its
+//!   help text is that of the first entry applied to it.
+//! * Counters, summaries, info and state-set metrics: the values of equal
+//!   samples (same sample name and label set) are summed over all files.
+//! * Histograms: an entry with an `le` label is a bucket. Bucket values are
+//!   summed per label set (without `le`) and bound (parsed as a float), then
+//!   turned into cumulative `<metric>_bucket` samples, `le` written as
+//!   prometheus_client's `floatToGoString` writes it, plus `<metric>_count`,
+//!   the total. Other entries (`_sum`) are summed.
+//! * Gauges: combined by the [`GaugeMode`] of the file (the mode is part of the
+//!   file name). `all`/`liveall` keep one sample per process with a `pid`
+//!   label; `min`, `max` and `sum` (and their `live` forms) reduce over
+//!   processes and drop any `pid` label; `mostrecent`/`livemostrecent` keep the
+//!   value with the greatest timestamp. As in Python, a value only replaces the
+//!   current one when its timestamp is *strictly greater*, starting from 0.0,
+//!   so a series whose timestamps are all 0 yields no sample at all (its family
+//!   is still reported, without samples).
+//!
+//! Memory grows with the number of distinct series, not with files × series:
+//! every raw key is parsed once per file type (a cache keyed by the key's
+//! bytes), series are interned, and values are accumulated in place as they
+//! arrive. Only `all`/`liveall` gauges keep one value per process, since that
+//! is what they report.
+//!
+//! # Order
+//!
+//! Python's output follows directory order; ours is fixed: families sorted by
+//! name (byte order); within a family, samples grouped by label set (label
+//! sets compared as sorted lists of name/value pairs), then by sample name.
+//! Histograms list, per label set, the buckets in `le` order, then `_sum`,
+//! then `_count`, then anything else by name. Gauges with a `pid` label order
+//! processes numerically (non-numeric identifiers after, as strings).
+//!
+//! # Where the result can differ from Python's
+//!
+//! Only for inputs that make Python's own result depend on the order in which
+//! the operating system lists the directory. Wherever that order matters, we
+//! use sorted file-name order (and the entry order within files): the help
+//! text of the first entry, rounding of floating-point sums, ties between
+//! most-recent timestamps, a `NaN` met first by `min`/`max`, the spelling of
+//! a bound given as both `0.0` and `-0.0`. Given the files in that order,
+//! Python produces the same families, with these exceptions:
+//!
+//! * *Type conflicts*: when a metric name occurs in files of different types
+//!   (say `counter_*.db` and `gauge_*.db`), the type of the first file in
+//!   sorted file-name order wins and the entries of files of any other type
+//!   are dropped (reported by [`Merger::add_file`]). Python mixes the samples
+//!   into the first type it meets.
+//! * *Mixed gauge modes*: when a gauge occurs in files of several modes, the
+//!   mode of the last file (sorted file-name order) that holds it applies to
+//!   all its samples, as in Python with that order. The one inexactness: if
+//!   that mode is `all`/`liveall`, only samples from `all`/`liveall` files
+//!   are reported, since per-process values are not kept for the other modes.
+//!   [`Merger::notes`] describes such metrics.
+//! * A `NaN` bound makes one bucket, where Python makes one per entry.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use crate::key::{decode_key, push_float_to_go_string};
+use crate::naming::{FileKind, GaugeMode};
+
+/// The type of a merged family, as prometheus_client names it.
+///
+/// ```
+/// use prometheus_multiproc::merge::FamilyKind;
+/// use prometheus_multiproc::naming::FileKind;
+/// use prometheus_multiproc::GaugeMode;
+/// assert_eq!(FamilyKind::of(FileKind::Gauge(GaugeMode::Max)), FamilyKind::Gauge);
+/// assert_eq!(FamilyKind::Histogram.as_str(), "histogram");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FamilyKind {
+    /// From `counter_*.db`.
+    Counter,
+    /// From `gauge_{mode}_*.db`.
+    Gauge,
+    /// From `histogram_*.db`.
+    Histogram,
+    /// From `summary_*.db`.
+    Summary,
+    /// From `info_*.db`.
+    Info,
+    /// From `stateset_*.db`.
+    StateSet,
+}
+
+impl FamilyKind {
+    /// The family type of the metrics in a file of this kind.
+    pub fn of(kind: FileKind) -> Self {
+        match kind {
+            FileKind::Counter => FamilyKind::Counter,
+            FileKind::Gauge(_) => FamilyKind::Gauge,
+            FileKind::Histogram => FamilyKind::Histogram,
+            FileKind::Summary => FamilyKind::Summary,
+            FileKind::Info => FamilyKind::Info,
+            FileKind::StateSet => FamilyKind::StateSet,
+        }
+    }
+
+    /// The type name prometheus_client uses (and OpenMetrics writes).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FamilyKind::Counter => "counter",
+            FamilyKind::Gauge => "gauge",
+            FamilyKind::Histogram => "histogram",
+            FamilyKind::Summary => "summary",
+            FamilyKind::Info => "info",
+            FamilyKind::StateSet => "stateset",
+        }
+    }
+}
+
+impl fmt::Display for FamilyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One merged sample.
+///
+/// Names and label strings are shared (`Arc<str>`) between samples, so a
+/// merge allocates little per sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The sample name, e.g. `requests_total` or `latency_bucket`.
+    pub name: Arc<str>,
+    /// Label pairs, sorted by name, names unique. Includes `le` for buckets
+    /// and `pid` for `all`/`liveall` gauges.
+    pub labels: Vec<(Arc<str>, Arc<str>)>,
+    /// The merged value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// The value of the label `name`, if the sample has it.
+    ///
+    /// ```
+    /// use prometheus_multiproc::merge::Sample;
+    /// let s = Sample { name: "m".into(), labels: vec![("a".into(), "1".into())], value: 2.0 };
+    /// assert_eq!(s.label("a"), Some("1"));
+    /// assert_eq!(s.label("b"), None);
+    /// ```
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| &**v)
+    }
+}
+
+/// One merged metric family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// The metric name as stored in the keys (for counters, without `_total`).
+    pub name: String,
+    /// The help text (unescaped).
+    pub help: String,
+    /// The type.
+    pub kind: FamilyKind,
+    /// For gauges, the mode that was applied.
+    pub gauge_mode: Option<GaugeMode>,
+    /// The samples, in the order described in the [module docs](self).
+    pub samples: Vec<Sample>,
+}
+
+/// A parsed and interned key, from [`Merger::resolve`]. Only meaningful for
+/// the `Merger` and file kind that produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(u32);
+
+/// Why a key cannot be merged: it is not a valid key, its metric name is
+/// empty, or a histogram bucket's `le` is not a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError(String);
+
+impl KeyError {
+    /// What is wrong.
+    pub fn reason(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Entries of one file dropped because their metric already has another type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeConflict {
+    /// The metric name.
+    pub metric: String,
+    /// The type the family has (from an earlier file).
+    pub family_kind: FamilyKind,
+    /// The type of the file whose entries were dropped.
+    pub file_kind: FamilyKind,
+    /// How many entries were dropped.
+    pub dropped: usize,
+}
+
+impl fmt::Display for TypeConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} entries of metric {:?} dropped: it is a {} in an earlier file, not a {}",
+            self.dropped, self.metric, self.family_kind, self.file_kind
+        )
+    }
+}
+
+/// What [`Merger::add_file`] did with a file's entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileReport {
+    /// Entries merged.
+    pub applied: usize,
+    /// Entries dropped because of type conflicts, per metric.
+    pub conflicts: Vec<TypeConflict>,
+}
+
+// ---------------------------------------------------------------------------
+// A small fast hasher (FxHash). The keys come from the metrics directory,
+// which is as trusted as the processes writing it.
+
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i.into());
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i.into());
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+type FxMap<K, V> = HashMap<K, V, FxBuild>;
+type LabelSet = Arc<[(Arc<str>, Arc<str>)]>;
+
+// ---------------------------------------------------------------------------
+
+/// Key classes: keys are parsed differently per class, so each has its own
+/// cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Counters, summaries, info, state sets: plain sums.
+    Plain = 0,
+    /// Histograms: `le` entries are buckets.
+    Histogram = 1,
+    /// Gauges: `pid` is dropped from the series identity.
+    Gauge = 2,
+}
+
+impl Class {
+    fn of(kind: FileKind) -> Class {
+        match kind {
+            FileKind::Histogram => Class::Histogram,
+            FileKind::Gauge(_) => Class::Gauge,
+            _ => Class::Plain,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Index into `plain`.
+    Plain(u32),
+    /// Index into `buckets`.
+    Bucket(u32),
+    /// Index into `gauges`, and into `gauge_full` (the series with its
+    /// complete label set, for `all` modes).
+    Gauge { stats: u32, full: u32 },
+}
+
+#[derive(Debug)]
+struct Template {
+    /// The raw key, to check sequence hints without hashing.
+    raw: Box<[u8]>,
+    family: u32,
+    class: Class,
+    help: Arc<str>,
+    target: Target,
+}
+
+#[derive(Debug)]
+struct FamilyState {
+    name: Arc<str>,
+    help: Arc<str>,
+    kind: Option<FamilyKind>,
+    /// Gauges: the mode of the last file that contributed.
+    mode: Option<GaugeMode>,
+    /// Gauges: one bit per mode seen (`GaugeMode as u16`).
+    modes_seen: u16,
+}
+
+#[derive(Debug)]
+struct PlainSeries {
+    family: u32,
+    sample: Arc<str>,
+    labels: u32,
+    value: f64,
+    seen: bool,
+}
+
+#[derive(Debug)]
+struct BucketSlot {
+    /// Index into `hist_sets`.
+    hist: u32,
+    /// The bound as first seen (so `-0.0` vs `0.0` prints as Python would).
+    bound: f64,
+    value: f64,
+    seen: bool,
+}
+
+/// A gauge series without `pid`, with every statistic a mode may need, so
+/// that the mode can be decided at the end.
+#[derive(Debug)]
+struct GaugeStats {
+    family: u32,
+    sample: Arc<str>,
+    labels: u32,
+    seen: bool,
+    sum: f64,
+    min: f64,
+    max: f64,
+    recent_ts: f64,
+    recent: Option<f64>,
+}
+
+#[derive(Debug)]
+struct PidSlot {
+    full: u32,
+    pid: u32,
+    value: f64,
+}
+
+/// Context for the entries of one file.
+#[derive(Debug, Clone, Copy)]
+struct FileCtx {
+    class: Class,
+    kind: FamilyKind,
+    mode: Option<GaugeMode>,
+    pid: u32,
+}
+
+/// Merges the entries of many files into families.
+///
+/// Feed each file with [`resolve`](Merger::resolve) (once per entry, to parse
+/// and validate its key) and then [`add_file`](Merger::add_file) (to apply
+/// the file's entries together), in sorted file-name order; then call
+/// [`finish`](Merger::finish). Resolving all of a file's keys before applying
+/// any lets a caller skip a file with a bad key entirely.
+///
+/// ```
+/// use prometheus_multiproc::key::encode_key;
+/// use prometheus_multiproc::merge::Merger;
+/// use prometheus_multiproc::naming::FileKind;
+///
+/// let key = encode_key("req", "req_total", &[("path", "/")], "Requests.");
+/// let mut m = Merger::new();
+/// for (pid, v) in [("1", 2.0), ("2", 3.0)] {
+///     let id = m.resolve(FileKind::Counter, key.as_bytes()).unwrap();
+///     m.add_file(FileKind::Counter, pid, [(id, v, 0.0)]);
+/// }
+/// let fams = m.finish();
+/// assert_eq!(fams[0].name, "req");
+/// assert_eq!(fams[0].samples[0].value, 5.0);
+/// ```
+#[derive(Debug, Default)]
+pub struct Merger {
+    caches: [FxMap<Box<[u8]>, u32>; 3],
+    templates: Vec<Template>,
+    strings: HashSet<Arc<str>, FxBuild>,
+    labelsets: Vec<LabelSet>,
+    labelset_ids: FxMap<LabelSet, u32>,
+    families: Vec<FamilyState>,
+    family_ids: FxMap<Arc<str>, u32>,
+    plain: Vec<PlainSeries>,
+    plain_ids: FxMap<(u32, Arc<str>, u32), u32>,
+    hist_sets: Vec<(u32, u32)>,
+    hist_ids: FxMap<(u32, u32), u32>,
+    buckets: Vec<BucketSlot>,
+    bucket_ids: FxMap<(u32, u64), u32>,
+    gauges: Vec<GaugeStats>,
+    gauge_ids: FxMap<(u32, Arc<str>, u32), u32>,
+    /// `(stats, full label set)` of each gauge series with its own labels.
+    gauge_full: Vec<(u32, u32)>,
+    gauge_full_ids: FxMap<(u32, u32), u32>,
+    pids: Vec<Arc<str>>,
+    pid_ids: FxMap<Arc<str>, u32>,
+    pid_slots: Vec<PidSlot>,
+    pid_slot_ids: FxMap<(u32, u32), u32>,
+    /// Per class: the keys of the last file applied, in order. Workers
+    /// usually write the same keys in the same order, so entry `i` of the
+    /// next file is checked against `hints[i]` before any hashing.
+    hints: [Vec<u32>; 3],
+    /// Per class: the keys resolved since the last file was applied.
+    current: [Vec<u32>; 3],
+    entries: usize,
+}
+
+impl Merger {
+    /// An empty merger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of entries applied so far.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Parses (once per distinct key and file class) and interns a raw key
+    /// from a file of kind `kind`.
+    ///
+    /// Fails for keys that are not valid JSON keys (including invalid UTF-8),
+    /// have an empty metric name, or, in histogram files, have an `le` label
+    /// that is not a number (Python fails the whole collection there).
+    /// Resolving has no effect on the merged result until the key is applied
+    /// with [`add_file`](Merger::add_file).
+    ///
+    /// Call [`start_file`](Merger::start_file) before the first key of each
+    /// file: keys are resolved fastest when files list them in the same
+    /// order (as workers running the same code do).
+    pub fn resolve(&mut self, kind: FileKind, raw_key: &[u8]) -> Result<KeyId, KeyError> {
+        let c = Class::of(kind) as usize;
+        let pos = self.current[c].len();
+        if let Some(&t) = self.hints[c].get(pos)
+            && *self.templates[t as usize].raw == *raw_key
+        {
+            self.current[c].push(t);
+            return Ok(KeyId(t));
+        }
+        let t = match self.caches[c].get(raw_key) {
+            Some(&t) => t,
+            None => {
+                let t = self.make_template(Class::of(kind), raw_key)?;
+                self.caches[c].insert(raw_key.into(), t);
+                t
+            }
+        };
+        self.current[c].push(t);
+        Ok(KeyId(t))
+    }
+
+    /// Marks the start of a new file's keys (forgetting the keys resolved for
+    /// a file that was then not applied). Only a speed hint for
+    /// [`resolve`](Merger::resolve); results never depend on it.
+    pub fn start_file(&mut self) {
+        for c in &mut self.current {
+            c.clear();
+        }
+    }
+
+    /// Applies the entries `(key, value, timestamp)` of one file of kind
+    /// `kind` written by process `pid`. Keys must come from
+    /// [`resolve`](Merger::resolve) with the same kind (others are ignored).
+    ///
+    /// Entries whose metric already has another type are dropped and
+    /// reported.
+    pub fn add_file<I>(&mut self, kind: FileKind, pid: &str, entries: I) -> FileReport
+    where
+        I: IntoIterator<Item = (KeyId, f64, f64)>,
+    {
+        let ctx = self.file_ctx(kind, pid);
+        let c = ctx.class as usize;
+        if !self.current[c].is_empty() {
+            self.hints[c] = std::mem::take(&mut self.current[c]);
+        }
+        let mut report = FileReport::default();
+        for (KeyId(t), value, ts) in entries {
+            match self.apply(&ctx, t, value, ts) {
+                Ok(true) => report.applied += 1,
+                Ok(false) => {}
+                Err(family_kind) => {
+                    let fam = self.templates[t as usize].family;
+                    let name = &self.families[fam as usize].name;
+                    match report.conflicts.iter_mut().find(|c| *c.metric == **name) {
+                        Some(c) => c.dropped += 1,
+                        None => report.conflicts.push(TypeConflict {
+                            metric: name.to_string(),
+                            family_kind,
+                            file_kind: ctx.kind,
+                            dropped: 1,
+                        }),
+                    }
+                }
+            }
+        }
+        self.entries += report.applied;
+        report
+    }
+
+    /// Resolves and applies a single entry: [`resolve`](Merger::resolve)
+    /// followed by [`add_file`](Merger::add_file) with one entry. Returns
+    /// false when the entry was dropped for a type conflict.
+    ///
+    /// ```
+    /// use prometheus_multiproc::key::encode_key;
+    /// use prometheus_multiproc::merge::Merger;
+    /// use prometheus_multiproc::naming::FileKind;
+    /// use prometheus_multiproc::GaugeMode;
+    ///
+    /// let mut m = Merger::new();
+    /// let k = encode_key("temp", "temp", &[], "Temperature.");
+    /// let max = FileKind::Gauge(GaugeMode::Max);
+    /// m.add(max, "1", k.as_bytes(), 20.0, 0.0).unwrap();
+    /// m.add(max, "2", k.as_bytes(), 25.0, 0.0).unwrap();
+    /// assert_eq!(m.finish()[0].samples[0].value, 25.0);
+    /// ```
+    pub fn add(
+        &mut self,
+        kind: FileKind,
+        pid: &str,
+        raw_key: &[u8],
+        value: f64,
+        timestamp: f64,
+    ) -> Result<bool, KeyError> {
+        self.start_file();
+        let id = self.resolve(kind, raw_key)?;
+        let r = self.add_file(kind, pid, [(id, value, timestamp)]);
+        Ok(r.applied == 1)
+    }
+
+    /// Remarks on inputs whose merge is not exactly Python's (see the
+    /// [module docs](self)): gauges seen with several modes.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in &self.families {
+            if f.modes_seen.count_ones() < 2 {
+                continue;
+            }
+            let Some(mode) = f.mode else { continue };
+            let modes: Vec<&str> = GaugeMode::ALL
+                .iter()
+                .filter(|m| f.modes_seen & (1 << (**m as u16)) != 0)
+                .map(|m| m.as_str())
+                .collect();
+            let mut msg = format!(
+                "gauge {:?} is written with several multiprocess modes ({}); using {}, the mode of the last file",
+                f.name,
+                modes.join(", "),
+                mode
+            );
+            let others = GaugeMode::ALL
+                .iter()
+                .any(|m| !m.keeps_pid() && f.modes_seen & (1 << (*m as u16)) != 0);
+            if mode.keeps_pid() && others {
+                msg.push_str(
+                    "; values from files of modes other than all/liveall are not reported",
+                );
+            }
+            out.push(msg);
+        }
+        out
+    }
+
+    /// Produces the merged families, sorted by name, with samples ordered as
+    /// the [module docs](self) describe.
+    pub fn finish(self) -> Vec<Family> {
+        let Merger {
+            labelsets,
+            families,
+            plain,
+            hist_sets,
+            hist_ids,
+            buckets,
+            gauges,
+            gauge_full,
+            pids,
+            pid_slots,
+            ..
+        } = self;
+
+        // Rank of every label set in sorted order, for cheap comparisons.
+        let mut order: Vec<u32> = (0..labelsets.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| labelsets[a as usize].cmp(&labelsets[b as usize]));
+        let mut rank = vec![0u32; labelsets.len()];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+
+        // Rank of every sample name (interned: equal names share one `Arc`).
+        let mut names: Vec<&Arc<str>> = plain
+            .iter()
+            .filter(|s| s.seen)
+            .map(|s| &s.sample)
+            .chain(gauges.iter().filter(|g| g.seen).map(|g| &g.sample))
+            .collect();
+        names.sort_unstable();
+        names.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        let name_ranks: FxMap<usize, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(r, n)| (Arc::as_ptr(n) as *const u8 as usize, r as u32))
+            .collect();
+        let name_rank = |n: &Arc<str>| -> u32 {
+            name_ranks
+                .get(&(Arc::as_ptr(n) as *const u8 as usize))
+                .copied()
+                .unwrap_or(0)
+        };
+        let gauge_rank: Vec<u32> = gauges.iter().map(|g| name_rank(&g.sample)).collect();
+
+        let mut out: Vec<Option<(Family, Vec<SortKey>)>> = families
+            .iter()
+            .map(|f| {
+                f.kind.map(|kind| {
+                    (
+                        Family {
+                            name: f.name.to_string(),
+                            help: f.help.to_string(),
+                            kind,
+                            gauge_mode: if kind == FamilyKind::Gauge {
+                                f.mode
+                            } else {
+                                None
+                            },
+                            samples: Vec::new(),
+                        },
+                        Vec::new(),
+                    )
+                })
+            })
+            .collect();
+        let mut push = |fam: u32, key: SortKey, sample: Sample| {
+            if let Some((f, keys)) = &mut out[fam as usize] {
+                f.samples.push(sample);
+                keys.push(key);
+            }
+        };
+
+        // Histogram buckets: per label set, sorted by bound, cumulated.
+        let mut per_hist: Vec<Vec<u32>> = vec![Vec::new(); hist_sets.len()];
+        for (i, b) in buckets.iter().enumerate() {
+            if b.seen {
+                per_hist[b.hist as usize].push(i as u32);
+            }
+        }
+        let mut hist_names: FxMap<u32, (Arc<str>, Arc<str>)> = FxMap::default();
+        let le: Arc<str> = Arc::from("le");
+        let mut go = String::new();
+        for (h, slots) in per_hist.iter_mut().enumerate() {
+            if slots.is_empty() {
+                continue;
+            }
+            let (fam, ls) = hist_sets[h];
+            let (bucket_name, count_name) = hist_names
+                .entry(fam)
+                .or_insert_with(|| {
+                    let n = &families[fam as usize].name;
+                    (
+                        Arc::from(format!("{n}_bucket")),
+                        Arc::from(format!("{n}_count")),
+                    )
+                })
+                .clone();
+            slots.sort_by(|&a, &b| {
+                buckets[a as usize]
+                    .bound
+                    .total_cmp(&buckets[b as usize].bound)
+            });
+            let base = &labelsets[ls as usize];
+            let mut acc = 0.0;
+            for &s in slots.iter() {
+                let b = &buckets[s as usize];
+                acc += b.value;
+                go.clear();
+                push_float_to_go_string(&mut go, b.bound);
+                push(
+                    fam,
+                    SortKey::new(rank[ls as usize], 0, b.bound, 0, 0),
+                    Sample {
+                        name: bucket_name.clone(),
+                        labels: with_label(base, &le, Arc::from(go.as_str())),
+                        value: acc,
+                    },
+                );
+            }
+            push(
+                fam,
+                SortKey::new(rank[ls as usize], 2, 0.0, 0, 0),
+                Sample {
+                    name: count_name,
+                    labels: base.to_vec(),
+                    value: acc,
+                },
+            );
+        }
+
+        // Plain series (and histogram `_sum`).
+        for s in plain.iter().filter(|s| s.seen) {
+            let fam = &families[s.family as usize];
+            let mut class = 0;
+            if fam.kind == Some(FamilyKind::Histogram) {
+                class = match s.sample.strip_prefix(&*fam.name) {
+                    Some("_sum") => 1,
+                    Some("_count") => {
+                        let has_buckets = hist_ids
+                            .get(&(s.family, s.labels))
+                            .is_some_and(|&h| !per_hist[h as usize].is_empty());
+                        if has_buckets {
+                            // Replaced by the count computed from the buckets.
+                            continue;
+                        }
+                        2
+                    }
+                    _ => 3,
+                };
+            }
+            push(
+                s.family,
+                SortKey::new(rank[s.labels as usize], class, 0.0, name_rank(&s.sample), 0),
+                Sample {
+                    name: s.sample.clone(),
+                    labels: labelsets[s.labels as usize].to_vec(),
+                    value: s.value,
+                },
+            );
+        }
+
+        // Gauges.
+        let mut pid_order: Vec<u32> = (0..pids.len() as u32).collect();
+        pid_order.sort_by(|&a, &b| cmp_pid(&pids[a as usize], &pids[b as usize]));
+        let mut pid_rank = vec![0u32; pids.len()];
+        for (r, &id) in pid_order.iter().enumerate() {
+            pid_rank[id as usize] = r as u32;
+        }
+        let pid_label: Arc<str> = Arc::from("pid");
+        for g in gauges.iter().filter(|g| g.seen) {
+            let Some(mode) = families[g.family as usize].mode else {
+                continue;
+            };
+            let value = match mode {
+                GaugeMode::Min | GaugeMode::LiveMin => g.min,
+                GaugeMode::Max | GaugeMode::LiveMax => g.max,
+                GaugeMode::Sum | GaugeMode::LiveSum => g.sum,
+                GaugeMode::MostRecent | GaugeMode::LiveMostRecent => match g.recent {
+                    Some(v) => v,
+                    None => continue,
+                },
+                GaugeMode::All | GaugeMode::LiveAll => continue,
+            };
+            push(
+                g.family,
+                SortKey::new(rank[g.labels as usize], 0, 0.0, name_rank(&g.sample), 0),
+                Sample {
+                    name: g.sample.clone(),
+                    labels: labelsets[g.labels as usize].to_vec(),
+                    value,
+                },
+            );
+        }
+        for p in &pid_slots {
+            let (stats, _) = gauge_full[p.full as usize];
+            let g = &gauges[stats as usize];
+            let fam = &families[g.family as usize];
+            if !fam.mode.is_some_and(GaugeMode::keeps_pid) {
+                continue;
+            }
+            let pid = &pids[p.pid as usize];
+            push(
+                g.family,
+                SortKey::new(
+                    rank[g.labels as usize],
+                    0,
+                    0.0,
+                    gauge_rank[stats as usize],
+                    pid_rank[p.pid as usize],
+                ),
+                Sample {
+                    name: g.sample.clone(),
+                    labels: with_label(&labelsets[g.labels as usize], &pid_label, pid.clone()),
+                    value: p.value,
+                },
+            );
+        }
+
+        let mut result: Vec<Family> = out
+            .into_iter()
+            .flatten()
+            .map(|(mut f, keys)| {
+                let mut order: Vec<(SortKey, u32)> = keys.into_iter().zip(0..).collect();
+                // The index breaks ties, so the order is deterministic.
+                order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+                let mut samples: Vec<Option<Sample>> = f.samples.drain(..).map(Some).collect();
+                f.samples = order
+                    .iter()
+                    .map(|&(_, i)| samples[i as usize].take().expect("each index once"))
+                    .collect();
+                f
+            })
+            .collect();
+        result.sort_by(|a, b| a.name.cmp(&b.name));
+        result
+    }
+
+    // -- internals ----------------------------------------------------------
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(a.clone());
+        a
+    }
+
+    fn labelset(&mut self, pairs: &[(Arc<str>, Arc<str>)]) -> u32 {
+        if let Some(&id) = self.labelset_ids.get(pairs) {
+            return id;
+        }
+        let id = self.labelsets.len() as u32;
+        let set: LabelSet = Arc::from(pairs);
+        self.labelsets.push(set.clone());
+        self.labelset_ids.insert(set, id);
+        id
+    }
+
+    fn family_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.family_ids.get(name) {
+            return id;
+        }
+        let id = self.families.len() as u32;
+        let name: Arc<str> = self.intern(name);
+        self.families.push(FamilyState {
+            name: name.clone(),
+            help: Arc::from(""),
+            kind: None,
+            mode: None,
+            modes_seen: 0,
+        });
+        self.family_ids.insert(name, id);
+        id
+    }
+
+    fn pid_id(&mut self, pid: &str) -> u32 {
+        if let Some(&id) = self.pid_ids.get(pid) {
+            return id;
+        }
+        let id = self.pids.len() as u32;
+        let pid: Arc<str> = Arc::from(pid);
+        self.pids.push(pid.clone());
+        self.pid_ids.insert(pid, id);
+        id
+    }
+
+    fn plain_id(&mut self, family: u32, sample: Arc<str>, labels: u32) -> u32 {
+        let next = self.plain.len() as u32;
+        let id = *self
+            .plain_ids
+            .entry((family, sample.clone(), labels))
+            .or_insert(next);
+        if id == next {
+            self.plain.push(PlainSeries {
+                family,
+                sample,
+                labels,
+                value: 0.0,
+                seen: false,
+            });
+        }
+        id
+    }
+
+    fn make_template(&mut self, class: Class, raw: &[u8]) -> Result<u32, KeyError> {
+        let k = decode_key(raw).map_err(KeyError)?;
+        if k.metric.is_empty() {
+            return Err(KeyError("empty metric name".into()));
+        }
+        // Validate before interning anything.
+        let le_bound =
+            if class == Class::Histogram {
+                match k.labels.iter().find(|(n, _)| n == "le") {
+                    Some((_, v)) => Some(parse_python_float(v).ok_or_else(|| {
+                        KeyError(format!("bucket bound le={v:?} is not a number"))
+                    })?),
+                    None => None,
+                }
+            } else {
+                None
+            };
+        let family = self.family_id(&k.metric);
+        let help = self.intern(&k.help);
+        let sample = self.intern(&k.sample);
+        let mut pairs: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(k.labels.len() + 1);
+        for (n, v) in &k.labels {
+            let n = self.intern(n);
+            let v = self.intern(v);
+            pairs.push((n, v));
+        }
+        let target = match class {
+            Class::Plain => {
+                let ls = self.labelset(&pairs);
+                Target::Plain(self.plain_id(family, sample, ls))
+            }
+            Class::Histogram => match le_bound {
+                Some(bound) => {
+                    pairs.retain(|(n, _)| &**n != "le");
+                    let ls = self.labelset(&pairs);
+                    let next = self.hist_sets.len() as u32;
+                    let hist = *self.hist_ids.entry((family, ls)).or_insert(next);
+                    if hist == next {
+                        self.hist_sets.push((family, ls));
+                    }
+                    // -0.0 and 0.0 are one bucket, as in a Python dict.
+                    let bits = if bound == 0.0 { 0 } else { bound.to_bits() };
+                    let next = self.buckets.len() as u32;
+                    let slot = *self.bucket_ids.entry((hist, bits)).or_insert(next);
+                    if slot == next {
+                        self.buckets.push(BucketSlot {
+                            hist,
+                            bound,
+                            value: 0.0,
+                            seen: false,
+                        });
+                    }
+                    Target::Bucket(slot)
+                }
+                None => {
+                    let ls = self.labelset(&pairs);
+                    Target::Plain(self.plain_id(family, sample, ls))
+                }
+            },
+            Class::Gauge => {
+                let full_ls = self.labelset(&pairs);
+                pairs.retain(|(n, _)| &**n != "pid");
+                let ls = self.labelset(&pairs);
+                let next = self.gauges.len() as u32;
+                let stats = *self
+                    .gauge_ids
+                    .entry((family, sample.clone(), ls))
+                    .or_insert(next);
+                if stats == next {
+                    self.gauges.push(GaugeStats {
+                        family,
+                        sample,
+                        labels: ls,
+                        seen: false,
+                        sum: 0.0,
+                        min: 0.0,
+                        max: 0.0,
+                        recent_ts: 0.0,
+                        recent: None,
+                    });
+                }
+                let next = self.gauge_full.len() as u32;
+                let full = *self.gauge_full_ids.entry((stats, full_ls)).or_insert(next);
+                if full == next {
+                    self.gauge_full.push((stats, full_ls));
+                }
+                Target::Gauge { stats, full }
+            }
+        };
+        let id =
+            u32::try_from(self.templates.len()).map_err(|_| KeyError("too many keys".into()))?;
+        self.templates.push(Template {
+            raw: raw.into(),
+            family,
+            class,
+            help,
+            target,
+        });
+        Ok(id)
+    }
+
+    fn file_ctx(&mut self, kind: FileKind, pid: &str) -> FileCtx {
+        let mode = match kind {
+            FileKind::Gauge(m) => Some(m),
+            _ => None,
+        };
+        let pid = if mode.is_some_and(GaugeMode::keeps_pid) {
+            self.pid_id(pid)
+        } else {
+            u32::MAX
+        };
+        FileCtx {
+            class: Class::of(kind),
+            kind: FamilyKind::of(kind),
+            mode,
+            pid,
+        }
+    }
+
+    /// Applies one entry. `Ok(false)`: ignored (key from another class);
+    /// `Err(kind)`: type conflict with a family of type `kind`.
+    #[inline]
+    fn apply(&mut self, ctx: &FileCtx, t: u32, value: f64, ts: f64) -> Result<bool, FamilyKind> {
+        let Some(tpl) = self.templates.get(t as usize) else {
+            return Ok(false);
+        };
+        if tpl.class != ctx.class {
+            return Ok(false);
+        }
+        let fam = &mut self.families[tpl.family as usize];
+        match fam.kind {
+            None => {
+                fam.kind = Some(ctx.kind);
+                fam.help = tpl.help.clone();
+            }
+            Some(k) if k != ctx.kind => return Err(k),
+            Some(_) => {}
+        }
+        match tpl.target {
+            Target::Plain(s) => {
+                let s = &mut self.plain[s as usize];
+                s.value += value;
+                s.seen = true;
+            }
+            Target::Bucket(b) => {
+                let b = &mut self.buckets[b as usize];
+                b.value += value;
+                b.seen = true;
+            }
+            Target::Gauge { stats, full } => {
+                let Some(mode) = ctx.mode else {
+                    return Ok(false);
+                };
+                fam.mode = Some(mode);
+                fam.modes_seen |= 1 << (mode as u16);
+                let g = &mut self.gauges[stats as usize];
+                if g.seen {
+                    if value < g.min {
+                        g.min = value;
+                    }
+                    if value > g.max {
+                        g.max = value;
+                    }
+                } else {
+                    g.seen = true;
+                    g.min = value;
+                    g.max = value;
+                }
+                g.sum += value;
+                // Python: replace only when strictly newer, starting from 0.0.
+                if g.recent_ts < ts {
+                    g.recent_ts = ts;
+                    g.recent = Some(value);
+                }
+                if mode.keeps_pid() {
+                    let next = self.pid_slots.len() as u32;
+                    let slot = *self.pid_slot_ids.entry((full, ctx.pid)).or_insert(next);
+                    if slot == next {
+                        self.pid_slots.push(PidSlot {
+                            full,
+                            pid: ctx.pid,
+                            value,
+                        });
+                    } else {
+                        self.pid_slots[slot as usize].value = value;
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Sort key of an output sample within its family: label-set rank, class
+/// (histograms: bucket, `_sum`, `_count`, other), bound, sample-name rank,
+/// `pid` rank.
+#[derive(Debug, Clone, Copy)]
+struct SortKey {
+    group: u32,
+    class: u8,
+    bound: f64,
+    name: u32,
+    pid: u32,
+}
+
+impl SortKey {
+    fn new(group: u32, class: u8, bound: f64, name: u32, pid: u32) -> Self {
+        SortKey {
+            group,
+            class,
+            bound,
+            name,
+            pid,
+        }
+    }
+
+    fn cmp(&self, other: &SortKey) -> Ordering {
+        self.group
+            .cmp(&other.group)
+            .then(self.class.cmp(&other.class))
+            .then_with(|| self.bound.total_cmp(&other.bound))
+            .then(self.name.cmp(&other.name))
+            .then(self.pid.cmp(&other.pid))
+    }
+}
+
+/// Numeric identifiers in numeric order, before the others in string order.
+fn cmp_pid(a: &str, b: &str) -> Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
+        (Ok(_), Err(_)) => Ordering::Less,
+        (Err(_), Ok(_)) => Ordering::Greater,
+        (Err(_), Err(_)) => a.cmp(b),
+    }
+}
+
+/// `base` (sorted, without `name`) plus `name=value`, kept sorted.
+fn with_label(
+    base: &[(Arc<str>, Arc<str>)],
+    name: &Arc<str>,
+    value: Arc<str>,
+) -> Vec<(Arc<str>, Arc<str>)> {
+    let mut v = Vec::with_capacity(base.len() + 1);
+    let at = base.partition_point(|(n, _)| **n < **name);
+    v.extend_from_slice(&base[..at]);
+    v.push((name.clone(), value));
+    v.extend_from_slice(&base[at..]);
+    v
+}
+
+/// Parses a number as Python's `float(str)` does (surrounding whitespace,
+/// `inf`/`nan` in any case, `_` between digits).
+fn parse_python_float(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let t: Cow<str> = if t.contains('_') {
+        let b = t.as_bytes();
+        for (i, &c) in b.iter().enumerate() {
+            if c == b'_'
+                && !(i > 0
+                    && b[i - 1].is_ascii_digit()
+                    && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+            {
+                return None;
+            }
+        }
+        Cow::Owned(t.replace('_', ""))
+    } else {
+        Cow::Borrowed(t)
+    };
+    t.parse::<f64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::encode_key;
+
+    fn key(metric: &str, sample: &str, labels: &[(&str, &str)], help: &str) -> Vec<u8> {
+        encode_key(metric, sample, labels, help).into_bytes()
+    }
+
+    fn lines(fams: &[Family]) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in fams {
+            out.push(format!("{} {} {:?}", f.name, f.kind, f.help));
+            for s in &f.samples {
+                let labels: Vec<String> =
+                    s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                out.push(format!("  {}{{{}}} {}", s.name, labels.join(","), s.value));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn counters_sum_across_files() {
+        let mut m = Merger::new();
+        let a = key("req", "req_total", &[("path", "/a")], "Requests.");
+        let b = key("req", "req_total", &[("path", "/b")], "Requests.");
+        m.add(FileKind::Counter, "1", &a, 1.0, 0.0).unwrap();
+        m.add(FileKind::Counter, "1", &b, 10.0, 0.0).unwrap();
+        m.add(FileKind::Counter, "2", &a, 2.0, 0.0).unwrap();
+        // Same series, other help text: still one series, first help wins.
+        let a2 = key("req", "req_total", &[("path", "/a")], "Other help.");
+        m.add(FileKind::Counter, "3", &a2, 4.0, 0.0).unwrap();
+        assert_eq!(m.entries(), 4);
+        let f = m.finish();
+        assert_eq!(
+            lines(&f),
+            [
+                "req counter \"Requests.\"",
+                "  req_total{path=/a} 7",
+                "  req_total{path=/b} 10"
+            ]
+        );
+    }
+
+    #[test]
+    fn summaries_info_stateset_sum() {
+        let mut m = Merger::new();
+        for pid in ["1", "2"] {
+            m.add(
+                FileKind::Summary,
+                pid,
+                &key("lat", "lat_count", &[], "L."),
+                3.0,
+                0.0,
+            )
+            .unwrap();
+            m.add(
+                FileKind::Summary,
+                pid,
+                &key("lat", "lat_sum", &[], "L."),
+                0.5,
+                0.0,
+            )
+            .unwrap();
+            m.add(
+                FileKind::Info,
+                pid,
+                &key("build", "build_info", &[("v", "1")], "B."),
+                1.0,
+                0.0,
+            )
+            .unwrap();
+            m.add(
+                FileKind::StateSet,
+                pid,
+                &key("st", "st", &[("st", "a")], "S."),
+                1.0,
+                0.0,
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            lines(&m.finish()),
+            [
+                "build info \"B.\"",
+                "  build_info{v=1} 2",
+                "lat summary \"L.\"",
+                "  lat_count{} 6",
+                "  lat_sum{} 1",
+                "st stateset \"S.\"",
+                "  st{st=a} 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn histograms_accumulate_buckets() {
+        let mut m = Merger::new();
+        let h = FileKind::Histogram;
+        for (pid, vals) in [("1", [1.0, 0.0, 2.0]), ("2", [0.0, 3.0, 1.0])] {
+            // Deliberately out of order, and `1` spelled two ways.
+            let bounds = ["+Inf", "0.5", if pid == "1" { "1.0" } else { "1" }];
+            for (b, v) in bounds.iter().zip(vals) {
+                m.add(
+                    h,
+                    pid,
+                    &key("lat", "lat_bucket", &[("m", "GET"), ("le", b)], "L."),
+                    v,
+                    0.0,
+                )
+                .unwrap();
+            }
+            m.add(
+                h,
+                pid,
+                &key("lat", "lat_sum", &[("m", "GET")], "L."),
+                1.25,
+                0.0,
+            )
+            .unwrap();
+        }
+        // A bound needing Go formatting, in another label set.
+        m.add(
+            h,
+            "1",
+            &key("lat", "lat_bucket", &[("le", "1e6"), ("m", "PUT")], "L."),
+            1.0,
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(
+            lines(&m.finish()),
+            [
+                "lat histogram \"L.\"",
+                "  lat_bucket{le=0.5,m=GET} 3",
+                "  lat_bucket{le=1.0,m=GET} 6",
+                "  lat_bucket{le=+Inf,m=GET} 7",
+                "  lat_sum{m=GET} 2.5",
+                "  lat_count{m=GET} 7",
+                "  lat_bucket{le=1e+06,m=PUT} 1",
+                "  lat_count{m=PUT} 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn histogram_count_from_file_is_replaced() {
+        let mut m = Merger::new();
+        let h = FileKind::Histogram;
+        m.add(h, "1", &key("x", "x_bucket", &[("le", "1")], ""), 2.0, 0.0)
+            .unwrap();
+        m.add(h, "1", &key("x", "x_count", &[], ""), 99.0, 0.0)
+            .unwrap();
+        m.add(h, "1", &key("y", "y_count", &[], ""), 5.0, 0.0)
+            .unwrap();
+        assert_eq!(
+            lines(&m.finish()),
+            [
+                "x histogram \"\"",
+                "  x_bucket{le=1.0} 2",
+                "  x_count{} 2",
+                "y histogram \"\"",
+                "  y_count{} 5",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_le_is_a_key_error_and_has_no_effect() {
+        let mut m = Merger::new();
+        let bad = key("x", "x_bucket", &[("le", "big")], "");
+        let e = m.resolve(FileKind::Histogram, &bad).unwrap_err();
+        assert!(e.reason().contains("le"), "{e}");
+        // The same key is fine in a counter file.
+        m.resolve(FileKind::Counter, &bad).unwrap();
+        assert!(
+            m.resolve(FileKind::Counter, &key("", "x", &[], ""))
+                .is_err()
+        );
+        assert!(m.resolve(FileKind::Counter, b"[1]").is_err());
+        assert!(m.finish().is_empty(), "resolving alone adds nothing");
+    }
+
+    #[test]
+    fn python_float_parsing() {
+        assert_eq!(parse_python_float(" 1.5\n"), Some(1.5));
+        assert_eq!(parse_python_float("+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_python_float("-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_python_float("Infinity"), Some(f64::INFINITY));
+        assert!(parse_python_float("NaN").unwrap().is_nan());
+        assert_eq!(parse_python_float("1_000.5"), Some(1000.5));
+        assert_eq!(parse_python_float("1e+06"), Some(1e6));
+        assert_eq!(parse_python_float("1."), Some(1.0));
+        assert_eq!(parse_python_float(".5"), Some(0.5));
+        for bad in ["", " ", "_1", "1_", "1__0", "0x10", "abc", "1e"] {
+            assert_eq!(parse_python_float(bad), None, "{bad:?}");
+        }
+    }
+
+    fn gauge_merge(mode: GaugeMode, vals: &[(&str, f64, f64)]) -> Vec<String> {
+        let mut m = Merger::new();
+        let k = key("g", "g", &[("a", "x")], "G.");
+        for (pid, v, ts) in vals {
+            m.add(FileKind::Gauge(mode), pid, &k, *v, *ts).unwrap();
+        }
+        let f = m.finish();
+        assert_eq!(f[0].gauge_mode, Some(mode));
+        lines(&f)[1..].to_vec()
+    }
+
+    #[test]
+    fn gauge_modes() {
+        let vals = [("10", 3.0, 5.0), ("9", 1.0, 7.0), ("2", 2.0, 6.0)];
+        for mode in [GaugeMode::All, GaugeMode::LiveAll] {
+            assert_eq!(
+                gauge_merge(mode, &vals),
+                ["  g{a=x,pid=2} 2", "  g{a=x,pid=9} 1", "  g{a=x,pid=10} 3"]
+            );
+        }
+        for (mode, want) in [
+            (GaugeMode::Min, "  g{a=x} 1"),
+            (GaugeMode::LiveMin, "  g{a=x} 1"),
+            (GaugeMode::Max, "  g{a=x} 3"),
+            (GaugeMode::LiveMax, "  g{a=x} 3"),
+            (GaugeMode::Sum, "  g{a=x} 6"),
+            (GaugeMode::LiveSum, "  g{a=x} 6"),
+            (GaugeMode::MostRecent, "  g{a=x} 1"),
+            (GaugeMode::LiveMostRecent, "  g{a=x} 1"),
+        ] {
+            assert_eq!(gauge_merge(mode, &vals), [want], "{mode}");
+        }
+    }
+
+    #[test]
+    fn most_recent_needs_strictly_newer_nonzero_timestamps() {
+        // All timestamps zero: no sample at all, but the family is there.
+        assert!(gauge_merge(GaugeMode::MostRecent, &[("1", 5.0, 0.0), ("2", 6.0, 0.0)]).is_empty());
+        // Ties keep the first.
+        assert_eq!(
+            gauge_merge(GaugeMode::MostRecent, &[("1", 5.0, 3.0), ("2", 6.0, 3.0)]),
+            ["  g{a=x} 5"]
+        );
+        // NaN and negative timestamps never win.
+        assert_eq!(
+            gauge_merge(
+                GaugeMode::LiveMostRecent,
+                &[("1", 5.0, 1.0), ("2", 6.0, f64::NAN), ("3", 7.0, -1.0)]
+            ),
+            ["  g{a=x} 5"]
+        );
+    }
+
+    #[test]
+    fn min_max_nan_like_python() {
+        // A first NaN sticks (nothing compares less than it); a later NaN is ignored.
+        assert_eq!(
+            gauge_merge(
+                GaugeMode::Min,
+                &[("1", f64::NAN), ("2", 1.0)].map(|(p, v)| (p, v, 0.0))
+            ),
+            ["  g{a=x} NaN"]
+        );
+        assert_eq!(
+            gauge_merge(
+                GaugeMode::Max,
+                &[("1", 1.0), ("2", f64::NAN)].map(|(p, v)| (p, v, 0.0))
+            ),
+            ["  g{a=x} 1"]
+        );
+        // Sums start from 0.0, as Python's defaultdict(float) does.
+        assert_eq!(
+            gauge_merge(GaugeMode::Sum, &[("1", -0.0, 0.0)]),
+            ["  g{a=x} 0"]
+        );
+        let mut m = Merger::new();
+        m.add(
+            FileKind::Counter,
+            "1",
+            &key("c", "c_total", &[], ""),
+            -0.0,
+            0.0,
+        )
+        .unwrap();
+        assert!(m.finish()[0].samples[0].value.is_sign_positive());
+    }
+
+    #[test]
+    fn gauge_pid_label_from_keys() {
+        // A `pid` label in the key: replaced by the file's pid in `all` mode,
+        // dropped (and merged over) in the reducing modes.
+        let mut m = Merger::new();
+        let k1 = key("g", "g", &[("pid", "x")], "");
+        let k2 = key("g", "g", &[("pid", "y")], "");
+        m.add(FileKind::Gauge(GaugeMode::Sum), "1", &k1, 1.0, 0.0)
+            .unwrap();
+        m.add(FileKind::Gauge(GaugeMode::Sum), "1", &k2, 2.0, 0.0)
+            .unwrap();
+        assert_eq!(lines(&m.finish())[1..], ["  g{} 3"]);
+        let mut m = Merger::new();
+        m.add(FileKind::Gauge(GaugeMode::All), "7", &k1, 1.0, 0.0)
+            .unwrap();
+        assert_eq!(lines(&m.finish())[1..], ["  g{pid=7} 1"]);
+    }
+
+    #[test]
+    fn mixed_gauge_modes_use_last_file_mode() {
+        let k = key("g", "g", &[], "");
+        let mut m = Merger::new();
+        m.add(FileKind::Gauge(GaugeMode::Max), "1", &k, 5.0, 0.0)
+            .unwrap();
+        m.add(FileKind::Gauge(GaugeMode::All), "2", &k, 3.0, 0.0)
+            .unwrap();
+        m.add(FileKind::Gauge(GaugeMode::Sum), "3", &k, 1.0, 0.0)
+            .unwrap();
+        let notes = m.notes();
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("using sum"), "{notes:?}");
+        // Python with this file order: pid dropped, everything summed.
+        assert_eq!(lines(&m.finish())[1..], ["  g{} 9"]);
+
+        let mut m = Merger::new();
+        m.add(FileKind::Gauge(GaugeMode::Max), "1", &k, 5.0, 0.0)
+            .unwrap();
+        m.add(FileKind::Gauge(GaugeMode::All), "2", &k, 3.0, 0.0)
+            .unwrap();
+        assert!(m.notes()[0].contains("not reported"));
+        // Only the `all` file's value is reported (Python would also report pid 1).
+        assert_eq!(lines(&m.finish())[1..], ["  g{pid=2} 3"]);
+    }
+
+    #[test]
+    fn type_conflicts_first_type_wins() {
+        let mut m = Merger::new();
+        let k = key("x", "x", &[], "as counter");
+        let c = m.resolve(FileKind::Counter, &k).unwrap();
+        let r = m.add_file(FileKind::Counter, "1", [(c, 1.0, 0.0)]);
+        assert_eq!(r.applied, 1);
+        let g = m.resolve(FileKind::Gauge(GaugeMode::Sum), &k).unwrap();
+        let r = m.add_file(
+            FileKind::Gauge(GaugeMode::Sum),
+            "1",
+            [(g, 5.0, 0.0), (g, 5.0, 0.0)],
+        );
+        assert_eq!(r.applied, 0);
+        assert_eq!(
+            r.conflicts,
+            [TypeConflict {
+                metric: "x".into(),
+                family_kind: FamilyKind::Counter,
+                file_kind: FamilyKind::Gauge,
+                dropped: 2
+            }]
+        );
+        assert!(r.conflicts[0].to_string().contains("counter"));
+        // A key resolved for another kind is ignored, not misapplied.
+        let r = m.add_file(FileKind::Counter, "1", [(g, 5.0, 0.0)]);
+        assert_eq!(r, FileReport::default());
+        let f = m.finish();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, FamilyKind::Counter);
+        assert_eq!(f[0].samples[0].value, 1.0);
+    }
+
+    #[test]
+    fn families_and_samples_are_sorted() {
+        let mut m = Merger::new();
+        for (metric, l) in [("b", "2"), ("a", "2"), ("b", "1"), ("a", "10")] {
+            m.add(
+                FileKind::Counter,
+                "1",
+                &key(metric, &format!("{metric}_total"), &[("l", l)], ""),
+                1.0,
+                0.0,
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            lines(&m.finish()),
+            [
+                "a counter \"\"",
+                "  a_total{l=10} 1",
+                "  a_total{l=2} 1",
+                "b counter \"\"",
+                "  b_total{l=1} 1",
+                "  b_total{l=2} 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn order_hints_never_change_results() {
+        let keys: Vec<Vec<u8>> = (0..5)
+            .map(|i| key("c", "c_total", &[("i", &i.to_string())], ""))
+            .collect();
+        let mut m = Merger::new();
+        let orders: [&[usize]; 4] = [&[0, 1, 2, 3, 4], &[4, 3, 2, 1, 0], &[0, 2], &[1, 1, 3, 0]];
+        for (f, order) in orders.iter().enumerate() {
+            m.start_file();
+            let ids: Vec<_> = order
+                .iter()
+                .map(|&i| (m.resolve(FileKind::Counter, &keys[i]).unwrap(), 1.0, 0.0))
+                .collect();
+            m.add_file(FileKind::Counter, &f.to_string(), ids);
+            // A file abandoned half-way (as the collector does with a corrupt one).
+            m.start_file();
+            m.resolve(FileKind::Counter, &keys[4]).unwrap();
+        }
+        let vals: Vec<f64> = m.finish()[0].samples.iter().map(|s| s.value).collect();
+        assert_eq!(vals, [4.0, 4.0, 3.0, 3.0, 2.0]);
+    }
+
+    #[test]
+    fn keys_are_parsed_once_per_class() {
+        let mut m = Merger::new();
+        let k = key("x", "x", &[], "");
+        let a = m.resolve(FileKind::Counter, &k).unwrap();
+        let b = m.resolve(FileKind::Summary, &k).unwrap();
+        let c = m.resolve(FileKind::Gauge(GaugeMode::All), &k).unwrap();
+        let d = m.resolve(FileKind::Gauge(GaugeMode::Max), &k).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(c, d);
+        assert_ne!(a, c);
+        assert_eq!(m.templates.len(), 2);
+    }
+}
