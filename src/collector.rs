@@ -5,7 +5,8 @@
 //!
 //! * Only names prometheus_client would read are considered
 //!   (`counter_{pid}.db`, `gauge_{mode}_{pid}.db`, ...); anything else is
-//!   ignored. Files are processed in sorted name order.
+//!   ignored. Files are merged in directory listing order, as prometheus_client
+//!   globs them, so that sums round exactly as Python's do.
 //! * Each file is opened with `O_NOFOLLOW | O_NONBLOCK` (symbolic links,
 //!   FIFOs and other non-regular files are skipped with a warning), read with
 //!   positional reads into one reused buffer, and closed before the next is
@@ -197,7 +198,9 @@ impl MultiProcessCollector {
                 names.push((name.to_owned(), kind));
             }
         }
-        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // No sorting: files are merged in directory listing order, which is
+        // the order prometheus_client's glob sees them in, so that float sums
+        // round exactly as Python's do (addition is not associative).
 
         let mut st = ScrapeState::default();
         for (name, kind) in &names {

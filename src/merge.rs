@@ -39,21 +39,22 @@
 //!
 //! # Where the result can differ from Python's
 //!
-//! Only for inputs that make Python's own result depend on the order in which
-//! the operating system lists the directory. Wherever that order matters, we
-//! use sorted file-name order (and the entry order within files): the help
+//! The merge takes the files in the order it is given them; the collector
+//! gives them in directory listing order, which is the order
+//! prometheus_client's glob sees, so the results match Python's to the last
+//! bit. Where that order matters (for a fixed order, Python and we agree): the help
 //! text of the first entry, rounding of floating-point sums, ties between
 //! most-recent timestamps, a `NaN` met first by `min`/`max`, the spelling of
 //! a bound given as both `0.0` and `-0.0`. Given the files in that order,
 //! Python produces the same families, with these exceptions:
 //!
 //! * *Type conflicts*: when a metric name occurs in files of different types
-//!   (say `counter_*.db` and `gauge_*.db`), the type of the first file in
-//!   sorted file-name order wins and the entries of files of any other type
+//!   (say `counter_*.db` and `gauge_*.db`), the type of the first file
+//!   wins and the entries of files of any other type
 //!   are dropped (reported by [`Merger::add_file`]). Python mixes the samples
 //!   into the first type it meets.
 //! * *Mixed gauge modes*: when a gauge occurs in files of several modes, the
-//!   mode of the last file (sorted file-name order) that holds it applies to
+//!   mode of the last file that holds it applies to
 //!   all its samples, as in Python with that order. The one inexactness: if
 //!   that mode is `all`/`liveall`, only samples from `all`/`liveall` files
 //!   are reported, since per-process values are not kept for the other modes.
@@ -399,7 +400,7 @@ struct FileCtx {
 ///
 /// Feed each file with [`resolve`](Merger::resolve) (once per entry, to parse
 /// and validate its key) and then [`add_file`](Merger::add_file) (to apply
-/// the file's entries together), in sorted file-name order; then call
+/// the file's entries together), in directory listing order; then call
 /// [`finish`](Merger::finish). Resolving all of a file's keys before applying
 /// any lets a caller skip a file with a bad key entirely.
 ///

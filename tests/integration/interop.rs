@@ -1,0 +1,195 @@
+//! Python writes, we read — and a shared directory: our collector against prometheus_client's own `MultiProcessCollector` on the same files, line for line.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use prometheus::{HistogramOpts, Opts};
+use prometheus_multiproc::{
+    CounterVec, GaugeMode, GaugeVec, HistogramVec, MultiProcessCollector, SummaryVec,
+    remove_dead_live_files,
+};
+
+use crate::common::{Dir, in_worker, py_samples, run_py};
+
+fn ours_text(dir: &Path) -> String {
+    let c = MultiProcessCollector::new(dir).unwrap();
+    let mut out = Vec::new();
+    let scrape = c.encode_text(&mut out).unwrap();
+    assert!(
+        scrape.warnings.is_empty(),
+        "unexpected warnings: {:?}",
+        scrape.warnings
+    );
+    String::from_utf8(out).unwrap()
+}
+
+fn ours_openmetrics(dir: &Path) -> String {
+    let c = MultiProcessCollector::new(dir).unwrap();
+    let mut out = Vec::new();
+    c.encode_openmetrics(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn python_text(dir: &Path, format: &str) -> String {
+    run_py("py_collect.py", &[dir.to_str().unwrap(), "--format", format])
+}
+
+/// The lines of both outputs as sets; also checks neither repeats a line.
+fn assert_same_lines(ours: &str, python: &str) {
+    let set = |s: &str| -> BTreeSet<String> {
+        let v: Vec<String> = s.lines().map(str::to_string).collect();
+        let set: BTreeSet<String> = v.iter().cloned().collect();
+        assert_eq!(set.len(), v.len(), "repeated lines in output:\n{s}");
+        set
+    };
+    let (a, b) = (set(ours), set(python));
+    let only_ours: Vec<_> = a.difference(&b).collect();
+    let only_py: Vec<_> = b.difference(&a).collect();
+    assert!(
+        only_ours.is_empty() && only_py.is_empty(),
+        "outputs differ\nonly ours: {only_ours:#?}\nonly python: {only_py:#?}"
+    );
+    assert!(a.len() > 3, "suspiciously small output: {ours}");
+}
+
+#[test]
+fn python_writes_every_type_we_read_identically() {
+    let d = Dir::new();
+    run_py("py_write.py", &[d.path().to_str().unwrap(), "all"]);
+    let ours = ours_text(d.path());
+    assert_same_lines(&ours, &python_text(d.path(), "text"));
+    assert_same_lines(
+        &ours_openmetrics(d.path()),
+        &python_text(d.path(), "openmetrics"),
+    );
+    assert!(ours_openmetrics(d.path()).ends_with("# EOF\n"));
+    // Spot checks on values Python wrote (3 workers, k = 1..3).
+    assert!(ours.contains("mp_errors_total 12.0\n"), "{ours}");
+    assert!(ours.contains("# HELP mp_bytes_sent_total Bytes\\\\sent\\nover the wire.\n"));
+    // Every gauge mode is present.
+    for m in GaugeMode::ALL {
+        assert!(
+            ours.contains(&format!("# TYPE mp_gauge_{} gauge\n", m.as_str())),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn python_floats_format_identically() {
+    let d = Dir::new();
+    run_py("py_write.py", &[d.path().to_str().unwrap(), "floats"]);
+    assert_same_lines(&ours_text(d.path()), &python_text(d.path(), "text"));
+    assert_same_lines(
+        &ours_openmetrics(d.path()),
+        &python_text(d.path(), "openmetrics"),
+    );
+}
+
+#[test]
+fn samples_and_values_match_python() {
+    let d = Dir::new();
+    run_py("py_write.py", &[d.path().to_str().unwrap(), "all"]);
+    let py = py_samples(d.path());
+    let scrape = MultiProcessCollector::new(d.path())
+        .unwrap()
+        .collect_families()
+        .unwrap();
+    let mut ours = Vec::new();
+    for f in &scrape.families {
+        for s in &f.samples {
+            let mut labels: Vec<(String, String)> = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            labels.sort();
+            ours.push((s.name.to_string(), labels, s.value));
+        }
+    }
+    assert_eq!(ours.len(), py.len());
+    for p in &py {
+        let found = ours
+            .iter()
+            .find(|(n, l, _)| *n == p.name && *l == p.labels)
+            .unwrap_or_else(|| panic!("missing {} {:?}", p.name, p.labels));
+        assert!(
+            found.2 == p.value || (found.2.is_nan() && p.value.is_nan()),
+            "{} {:?}: ours {} python {}",
+            p.name,
+            p.labels,
+            found.2,
+            p.value
+        );
+    }
+}
+
+#[test]
+fn shared_directory_rust_and_python_workers() {
+    let d = Dir::new();
+    // Python workers write first...
+    run_py("py_write.py", &[d.path().to_str().unwrap(), "simple"]);
+    // ... then Rust workers write the same families with the same help.
+    let w = d.writer();
+    let py = py_samples(d.path());
+    let fams: BTreeSet<(String, String)> =
+        py.iter().map(|s| (s.family.clone(), s.typ.clone())).collect();
+    assert!(!fams.is_empty());
+    let reqs = CounterVec::new_in(&w, Opts::new("rust_requests_total", "Rust requests."), &["path"])
+        .unwrap();
+    let lat = HistogramVec::new_in(
+        &w,
+        HistogramOpts::new("rust_latency_seconds", "Latency."),
+        &["path"],
+    )
+    .unwrap();
+    let sizes = SummaryVec::new_in(&w, Opts::new("rust_size", "Sizes."), &["path"]).unwrap();
+    let temp = GaugeVec::new_in(&w, Opts::new("rust_temp", "Temp."), &["room"], GaugeMode::Max)
+        .unwrap();
+    for i in 0..3 {
+        in_worker(|| {
+            reqs.with_label_values(&["/a\"b"]).inc_by(i as f64 + 1.0);
+            lat.with_label_values(&["/a\"b"]).observe(0.2 * i as f64);
+            sizes.with_label_values(&["/é"]).observe(10.0);
+            temp.with_label_values(&["😀"]).set(20.0 + i as f64);
+        });
+    }
+    // Both collectors agree on the mixed directory, line for line.
+    let ours = ours_text(d.path());
+    assert_same_lines(&ours, &python_text(d.path(), "text"));
+    assert!(ours.contains("rust_requests_total{path=\"/a\\\"b\"} 6.0\n"), "{ours}");
+    assert!(ours.contains("rust_temp{room=\"😀\"} 22.0\n"), "{ours}");
+    // And Python's view of our files has the values we wrote.
+    let after = py_samples(d.path());
+    assert!(after.len() > py.len());
+}
+
+#[test]
+fn our_writer_every_gauge_mode_both_collectors_agree() {
+    let d = Dir::new();
+    let w = d.writer();
+    let gauges: Vec<GaugeVec> = GaugeMode::ALL
+        .iter()
+        .map(|&m| {
+            GaugeVec::new_in(&w, Opts::new(format!("rg_{m}"), "Rust gauge."), &["k"], m).unwrap()
+        })
+        .collect();
+    for v in [1.5, -2.0, 8.0] {
+        in_worker(|| {
+            for g in &gauges {
+                g.with_label_values(&["a"]).set(v);
+                g.with_label_values(&["b"]).set(v * 2.0);
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(15));
+    }
+    // The workers exited without mark_process_dead: our collector already
+    // leaves out their live gauges (their locks are free); Python would count
+    // them until the files are removed. Remove them, and both agree.
+    let before = ours_text(d.path());
+    assert!(!before.contains("rg_livesum{"), "{before}");
+    assert!(before.contains("rg_sum{k=\"a\"} 7.5\n"), "{before}");
+    let removed = remove_dead_live_files(d.path()).unwrap();
+    assert_eq!(removed.len(), 3 * 5, "{removed:?}");
+    assert_same_lines(&ours_text(d.path()), &python_text(d.path(), "text"));
+}
