@@ -207,6 +207,8 @@ impl MultiProcessCollector {
             let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
             st.read_file(&self.dir.join(name), *kind, pid);
         }
+        // Deterministic warnings, whatever the directory order.
+        st.warnings.sort_by(|a, b| a.path.cmp(&b.path));
         for note in st.merger.notes() {
             st.warnings.push(Warning {
                 path: self.dir.clone(),
