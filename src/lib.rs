@@ -1,5 +1,67 @@
 //! Prometheus metrics for pre-fork multi-process servers, byte-compatible with
-//! Python `prometheus_client`'s multiprocess mode.
+//! Python `prometheus_client`'s multiprocess mode (release 0.26).
+//!
+//! Each process writes its metrics into its own memory-mapped files in a
+//! shared directory (`PROMETHEUS_MULTIPROC_DIR`); a collector in any process
+//! merges all files at scrape time. Rust and Python workers can share one
+//! directory.
+//!
+//! ```text
+//!  supervisor ──fork──┬── worker 101 ── counter_101.db, histogram_101.db, gauge_livesum_101.db
+//!                     ├── worker 102 ── counter_102.db, ...
+//!                     └── worker 103 ── counter_103.db, ...      (Python workers alike)
+//!                                              │
+//!  scrape ── MultiProcessCollector ── reads and merges every *.db ──> text / OpenMetrics
+//! ```
+//!
+//! # Writing
+//!
+//! The metric types mirror the `prometheus` crate: [`Counter`],
+//! [`Gauge`] (with a [`GaugeMode`] saying how processes combine),
+//! [`Histogram`], [`Summary`] and their `*Vec`s, built from
+//! `prometheus::Opts`/`HistogramOpts`. Constructors without a directory read
+//! the environment; the `*_in` constructors take a [`MetricsDir`].
+//!
+//! ```
+//! use prometheus_multiproc::{CounterVec, MetricsDir, MultiProcessCollector};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! let dir = MetricsDir::open(tmp.path())?;
+//! let requests = CounterVec::new_in(&dir, prometheus::Opts::new("requests_total", "Requests."), &["code"])?;
+//! requests.with_label_values(&["200"]).inc();
+//!
+//! let mut text = Vec::new();
+//! MultiProcessCollector::new(tmp.path())?.encode_text(&mut text)?;
+//! let text = String::from_utf8(text)?;
+//! assert!(text.contains("# TYPE requests_total counter\n"));
+//! assert!(text.contains("requests_total{code=\"200\"} 1.0\n"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! An increment is an atomic operation on a slot of the mapped file: no lock,
+//! no system call. See [`format`] for the file layout and [`merge`] for the
+//! merge rules.
+//!
+//! # Processes
+//!
+//! * After `fork`, a child's first write moves its handles to the child's own
+//!   files (named by its pid); nothing it writes lands in its parent's files.
+//! * Each process holds an exclusive lock on its files while it lives, so the
+//!   collector leaves out live-mode gauges of workers that died without
+//!   [`mark_process_dead`] (e.g. `SIGKILL`).
+//! * Files grow by reserving disk blocks first: a full disk is an error from
+//!   the fallible calls (`get_metric_with_label_values`, `try_*`), never a
+//!   `SIGBUS`.
+//!
+//! # Safety model
+//!
+//! All `unsafe` code lives in one private module (the mapped file and its
+//! slots); every block carries a `// SAFETY:` comment. Memory shared with
+//! other processes is only touched through raw pointers and atomics. The
+//! collector never maps files: it reads them, bounded by their real size, so
+//! no file content can make it read, write or allocate outside the file.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -35,3 +97,7 @@ pub use writer::{FILE_MODE_ENV, MetricsDir, WORKER_ID_ENV, set_worker_id};
 pub mod core {
     pub use crate::metrics::VecChild;
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
