@@ -86,7 +86,7 @@ fn gunicorn_app_with_serve_sidecar() {
     let d = Dir::new();
     let app_addr = format!("127.0.0.1:{}", free_port());
     let gunicorn = python().parent().unwrap().join("gunicorn");
-    let _app = Proc(
+    let app = Proc(
         Command::new(&gunicorn)
             .args(["-c", "gunicorn_conf.py", "flask_app:app"])
             .current_dir(repo().join("tests/python"))
@@ -162,7 +162,13 @@ fn gunicorn_app_with_serve_sidecar() {
         f64::from(2 * per_thread as u32 + 1)
     );
 
-    // serve's app lines equal prometheus_client's own collector, line for line.
+    // Stop the app (its child_exit hook marks every worker dead), so the
+    // directory is quiet; then serve's app lines equal prometheus_client's
+    // own collector's, line for line.
+    drop(app);
+    let r = http_request(&addr, "GET", "/metrics", &[]).unwrap();
+    let text = r.text();
+    assert_eq!(request_counters(&text), counted);
     let ours: std::collections::BTreeSet<&str> = text
         .lines()
         .filter(|l| !l.contains("prometheus_multiproc_"))

@@ -1,0 +1,45 @@
+//! `collect`: the merged exposition of a metrics directory on stdout, warnings on stderr.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use prometheus_multiproc::{MultiProcessCollector, expose};
+
+use crate::CliResult;
+
+/// Exposition formats.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Prometheus text format 0.0.4, as prometheus_client's generate_latest writes it.
+    Text,
+    /// OpenMetrics 1.0.0 text, ending with `# EOF`.
+    Openmetrics,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "\
+Files that cannot be read or are corrupt are skipped with a warning on stderr \
+(the exit status stays 0); a missing or unreadable directory is an error.")]
+pub struct Args {
+    /// Metrics directory [default: $PROMETHEUS_MULTIPROC_DIR]
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub fn run(args: Args) -> CliResult {
+    let dir = crate::metrics_dir(args.dir)?;
+    let scrape = MultiProcessCollector::new(&dir)?.collect_families()?;
+    scrape.print_warnings();
+    let mut body = Vec::new();
+    match args.format {
+        Format::Text => expose::encode_text(&scrape.families, &mut body),
+        Format::Openmetrics => expose::encode_openmetrics(&scrape.families, &mut body),
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(&body)
+        .and_then(|()| out.flush())
+        .map_err(crate::stdout_error)
+}
