@@ -107,7 +107,7 @@ impl Counter {
     /// forked child only) this process's file could not be created.
     #[inline]
     pub fn try_inc_by(&self, v: f64) -> Result<()> {
-        if !(v >= 0.0) {
+        if v.is_nan() || v < 0.0 {
             return Err(Error::invalid_argument(format!(
                 "counters can only be increased by non-negative amounts, got {v}"
             )));

@@ -36,8 +36,12 @@ pub trait VecChild: Clone + Send + Sync + 'static {
 /// ```
 pub struct MetricVec<M: VecChild> {
     proto: Arc<M::Proto>,
-    children: Arc<RwLock<HashMap<u64, Vec<(Box<[String]>, M)>>>>,
+    children: Arc<RwLock<Children<M>>>,
 }
+
+/// Children by the hash of their label values; a bucket holds the (rare)
+/// collisions.
+type Children<M> = HashMap<u64, Vec<(Box<[String]>, M)>>;
 
 impl<M: VecChild> Clone for MetricVec<M> {
     fn clone(&self) -> Self {
