@@ -41,23 +41,76 @@
 //! Slot pointers cached by [`SlotTable`] are published the same way: pointer
 //! first, then the generation number with `Release`; a reader that sees the
 //! generation with `Acquire` sees the pointer written before it.
+//!
+//! # Fork hygiene
+//!
+//! A writer's `flock` must die with the writer, also when the writer forked
+//! children that outlive it, or the collector takes a dead worker for a
+//! living one. An `flock` belongs to the open file description and lasts as
+//! long as anything refers to it: every descriptor *and every mapping* of the
+//! file, in any process. A forked child inherits both, so:
+//!
+//! - mappings are made with `MADV_DONTFORK` (Linux): children do not inherit
+//!   them at all. A [`MappedFile`] that a child inherited as memory (in a
+//!   metric handle) refers to a range the child never had, and is never
+//!   dereferenced there: every pointer into it is tagged with the fork
+//!   generation of the process that mapped it ([`fork_generation`]), and
+//!   dropping it does not unmap;
+//! - lock descriptors are wrapped in [`LockedFile`], which registers them;
+//!   the `pthread_atfork` child handler calls [`after_fork_in_child`], which
+//!   turns each registered descriptor of the child into a duplicate of a
+//!   placeholder (`/dev/null`) with `dup2`, which is async-signal-safe. The
+//!   numbers stay valid and owned by the `File`s the child inherited, which
+//!   close them as usual, but no longer refer to the parent's files.
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use memmap2::{MmapOptions, MmapRaw};
 
 /// Address space reserved for each mapped file: the most a file may grow to.
 pub const RESERVED_LEN: usize = 1 << 30;
 
+/// Bumped in every forked child, by [`after_fork_in_child`]: a number that
+/// no ancestor of the process has (a child's is its parent's plus one).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The fork generation of the current process.
+#[inline]
+pub(crate) fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+/// Whether a forked child inherits our mappings (where `MADV_DONTFORK`
+/// exists, it does not).
+const MAPPINGS_INHERITED: bool = !cfg!(target_os = "linux");
+
 /// A metrics file mapped read-write at [`RESERVED_LEN`] bytes.
 ///
 /// See the module documentation for the safety model.
 pub(crate) struct MappedFile {
-    map: MmapRaw,
+    map: ManuallyDrop<MmapRaw>,
     capacity: AtomicUsize,
+    /// [`fork_generation`] of the process that mapped it: the only process
+    /// that has the mapping (see "Fork hygiene").
+    generation: u64,
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        if MAPPINGS_INHERITED || self.generation == fork_generation() {
+            // SAFETY: `map` is dropped only here, once; it is this
+            // process's mapping. In a forked child (other generation) the
+            // range was never mapped (MADV_DONTFORK) and may hold a mapping
+            // of the child's own since, which munmap would destroy: then
+            // there is nothing to release and `map` is left undropped.
+            unsafe { ManuallyDrop::drop(&mut self.map) }
+        }
+    }
 }
 
 impl MappedFile {
@@ -70,9 +123,14 @@ impl MappedFile {
             ));
         }
         let map = MmapOptions::new().len(RESERVED_LEN).map_raw(file)?;
+        // A forked child must not inherit the mapping: it would keep our
+        // lock alive after we die (see "Fork hygiene").
+        #[cfg(target_os = "linux")]
+        map.advise(memmap2::Advice::DontFork)?;
         Ok(MappedFile {
-            map,
+            map: ManuallyDrop::new(map),
             capacity: AtomicUsize::new(capacity & !7),
+            generation: fork_generation(),
         })
     }
 
@@ -106,7 +164,7 @@ impl MappedFile {
     /// Panics if `offset` is not 8-byte aligned or the slot is not inside the
     /// file: callers pass offsets of entries they wrote or validated.
     pub(crate) fn slot(&self, offset: usize) -> &AtomicU64 {
-        assert!(offset % 8 == 0, "unaligned slot offset {offset}");
+        assert!(offset.is_multiple_of(8), "unaligned slot offset {offset}");
         assert!(
             offset
                 .checked_add(8)
@@ -149,13 +207,17 @@ impl MappedFile {
 /// and sum, ...), cached for the current fork generation of the process.
 ///
 /// Every pointer ever stored points into a [`MappedFile`] that the table
-/// itself keeps alive (`keep` only grows), so a pointer read from the table is
-/// valid for as long as the table is, whatever the generation. The generation
-/// only decides whether the cached pointers are the *right* ones: after a
-/// fork they still point into the parent's file, and the writer resolves the
-/// child's own slots before the next use.
+/// itself keeps alive (`keep` only grows). Pointers are handed out only in
+/// the fork generation they were published in, that is, in the process that
+/// mapped the file: in a forked child the inherited pointers point into the
+/// parent's mapping, which the child does not have (see "Fork hygiene"), and
+/// the writer resolves the child's own slots before the next use.
 pub(crate) struct SlotTable {
     generation: AtomicU64,
+    /// A copy of `cells[0]`, beside `generation`: slot 0 (a counter's or
+    /// gauge's value, a histogram's sum) costs no load of the `cells`
+    /// pointer, length and heap line on the hot path.
+    first: AtomicPtr<AtomicU64>,
     cells: Box<[AtomicPtr<AtomicU64>]>,
     keep: Mutex<Vec<Arc<MappedFile>>>,
 }
@@ -165,6 +227,7 @@ impl SlotTable {
     pub(crate) fn new(n: usize) -> Self {
         SlotTable {
             generation: AtomicU64::new(u64::MAX),
+            first: AtomicPtr::new(std::ptr::null_mut()),
             cells: (0..n)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
@@ -183,17 +246,28 @@ impl SlotTable {
         self.generation.load(Ordering::Acquire) == generation
     }
 
-    /// Slot `i`. Call only after [`SlotTable::is_current`] returned true, so
-    /// that the pointer is the one published with that generation; returns
-    /// `None` if the table was never resolved.
+    /// Slot `i`, if the table was resolved in `generation`, which must be
+    /// the current [`fork_generation`]; `None` otherwise.
     #[inline]
-    pub(crate) fn slot(&self, i: usize) -> Option<&AtomicU64> {
-        let p = self.cells[i].load(Ordering::Relaxed);
-        // SAFETY: a non-null pointer was stored by `publish` from a
-        // `&AtomicU64` returned by `MappedFile::slot` (aligned, in bounds,
-        // backed by allocated blocks) of a `MappedFile` that `self.keep`
-        // holds for the whole life of `self`; a mapping never moves and the
-        // file never shrinks, so the pointer stays valid as long as `&self`.
+    pub(crate) fn slot(&self, generation: u64, i: usize) -> Option<&AtomicU64> {
+        if !self.is_current(generation) {
+            return None;
+        }
+        let p = if i == 0 {
+            self.first.load(Ordering::Relaxed)
+        } else {
+            self.cells[i].load(Ordering::Relaxed)
+        };
+        // SAFETY: the table was published in `generation`, the current
+        // process's (an inherited table carries an ancestor's generation,
+        // always smaller), so `publish` ran in this process, and the
+        // `Acquire` load in `is_current` makes its pointer stores visible. A
+        // non-null pointer was stored by `publish` from a `&AtomicU64`
+        // returned by `MappedFile::slot` (aligned, in bounds, backed by
+        // allocated blocks) of a `MappedFile` mapped by this process and
+        // held by `self.keep` for the whole life of `self`; a mapping never
+        // moves and the file never shrinks, so the pointer stays valid as
+        // long as `&self`.
         unsafe { p.as_ref() }
     }
 
@@ -214,7 +288,144 @@ impl SlotTable {
                 Ordering::Relaxed,
             );
         }
+        if let Some(cell) = self.cells.first() {
+            self.first
+                .store(cell.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         // Publishes the pointers stored above to `is_current` readers.
         self.generation.store(generation, Ordering::Release);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lock descriptors across fork (see "Fork hygiene").
+
+/// Registered lock descriptors: a list of fixed chunks, never freed, that
+/// the atfork child handler can walk without locking or allocating.
+struct FdChunk {
+    fds: [AtomicI32; 16],
+    next: OnceLock<Box<FdChunk>>,
+}
+
+impl FdChunk {
+    const fn new() -> Self {
+        FdChunk {
+            fds: [const { AtomicI32::new(-1) }; 16],
+            next: OnceLock::new(),
+        }
+    }
+}
+
+static LOCK_FDS: FdChunk = FdChunk::new();
+/// The descriptor that registered descriptors become in a forked child.
+static PLACEHOLDER: OnceLock<OwnedFd> = OnceLock::new();
+
+fn placeholder() -> io::Result<&'static OwnedFd> {
+    if let Some(fd) = PLACEHOLDER.get() {
+        return Ok(fd);
+    }
+    let f = File::open("/dev/null").or_else(|_| File::open("/"))?;
+    Ok(PLACEHOLDER.get_or_init(|| f.into()))
+}
+
+fn register(fd: RawFd) {
+    let mut chunk = &LOCK_FDS;
+    loop {
+        for slot in &chunk.fds {
+            if slot
+                .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+        chunk = chunk.next.get_or_init(|| Box::new(FdChunk::new()));
+    }
+}
+
+fn unregister(fd: RawFd) {
+    let mut chunk = &LOCK_FDS;
+    loop {
+        for slot in &chunk.fds {
+            if slot
+                .compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+        match chunk.next.get() {
+            Some(next) => chunk = next,
+            None => return,
+        }
+    }
+}
+
+/// An open metrics file whose descriptor holds this process's `flock` on it.
+/// Forked children do not keep the file open through it (see "Fork
+/// hygiene"); use it through `Deref<Target = File>`.
+pub(crate) struct LockedFile {
+    file: File,
+}
+
+impl LockedFile {
+    /// Registers `file`'s descriptor. Do it before locking, and with no
+    /// fork in between (the writer holds its slow lock, which fork waits
+    /// for), so that no child can inherit the lock unregistered.
+    pub(crate) fn new(file: File) -> io::Result<LockedFile> {
+        placeholder()?;
+        register(file.as_raw_fd());
+        Ok(LockedFile { file })
+    }
+}
+
+impl std::ops::Deref for LockedFile {
+    type Target = File;
+    fn deref(&self) -> &File {
+        &self.file
+    }
+}
+
+impl Drop for LockedFile {
+    fn drop(&mut self) {
+        // Unregister first, close after (when `file` drops): a fork in
+        // between at worst leaves the child a copy of a descriptor that was
+        // still ours, never an unrelated one.
+        unregister(self.file.as_raw_fd());
+    }
+}
+
+/// For the `pthread_atfork` child handler, in the child, before `fork`
+/// returns: starts a new fork generation and detaches the child's copies of
+/// the registered lock descriptors. Only atomic operations and `dup2`/`fcntl`
+/// (async-signal-safe); no locks, no allocation.
+pub(crate) fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    let Some(placeholder) = PLACEHOLDER.get() else {
+        return; // nothing was ever registered
+    };
+    let placeholder = placeholder.as_raw_fd();
+    let mut chunk = &LOCK_FDS;
+    loop {
+        for slot in &chunk.fds {
+            let fd = slot.load(Ordering::Acquire);
+            if fd >= 0 {
+                // SAFETY: `fd` is open in this process: registered
+                // descriptors are unregistered before they are closed, and a
+                // forked child has its parent's descriptors. `dup2` replaces
+                // it atomically with a copy of the placeholder, so the number
+                // stays valid for the `File` that owns it; no memory is
+                // touched. The `fcntl` keeps it close-on-exec, as it was.
+                unsafe {
+                    if libc::dup2(placeholder, fd) == fd {
+                        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                    }
+                }
+            }
+        }
+        match chunk.next.get() {
+            Some(next) => chunk = next,
+            None => return,
+        }
     }
 }

@@ -13,7 +13,11 @@
 //! generation they were resolved in; a handle used in a forked child sees a
 //! stale generation and resolves its slots again in the child's own files
 //! (whose values start from what that file holds: zero for a new pid). The
-//! check is one relaxed load and a compare: no `getpid` per call.
+//! check is one relaxed load and a compare: no `getpid` per call. The same
+//! handler lets go of the child's copies of the parent's lock descriptors,
+//! and the parent's mappings are not inherited at all, so the parent's locks
+//! die with the parent (see "Fork hygiene" in `mmap`). New files are sized
+//! before they appear under their name, so none is ever seen empty.
 //!
 //! The slow paths (opening files, appending entries) take one process-wide
 //! lock that the fork handlers also take, so a fork never happens while
@@ -30,7 +34,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::format::{self, HEADER_LEN, INITIAL_SIZE, LOCK_MARKER, MAX_KEY_LEN};
-use crate::mmap::{MappedFile, RESERVED_LEN, SlotTable};
+use crate::mmap::{LockedFile, MappedFile, RESERVED_LEN, SlotTable};
 use crate::naming::{self, FileKind};
 
 /// Environment variable with the octal permission bits for new files
@@ -40,8 +44,6 @@ pub const FILE_MODE_ENV: &str = "PROMETHEUS_MULTIPROC_FILE_MODE";
 /// instead of the pid (see [`set_worker_id`]).
 pub const WORKER_ID_ENV: &str = "PROMETHEUS_MULTIPROC_WORKER_ID";
 
-/// Bumped in every forked child (by the atfork handler).
-static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// The lock around all slow paths; held across `fork` by the atfork handlers.
 static SLOW_LOCK: SpinLock = SpinLock::new();
 /// The identity (pid or worker id) of the current generation.
@@ -103,15 +105,16 @@ extern "C" fn atfork_parent() {
     SLOW_LOCK.unlock();
 }
 extern "C" fn atfork_child() {
-    GENERATION.fetch_add(1, Ordering::Relaxed);
+    crate::mmap::after_fork_in_child();
     SLOW_LOCK.unlock();
 }
 
 fn register_atfork() {
     ATFORK.call_once(|| {
         // SAFETY: the three handlers are `extern "C"` functions with no
-        // arguments that only touch atomics (async-signal-safe), as
-        // pthread_atfork requires; registering them has no other effect.
+        // arguments that only touch atomics and call `dup2`/`fcntl`
+        // (async-signal-safe), as pthread_atfork requires; registering them
+        // has no other effect.
         let rc = unsafe {
             libc::pthread_atfork(Some(atfork_prepare), Some(atfork_parent), Some(atfork_child))
         };
@@ -122,7 +125,7 @@ fn register_atfork() {
 /// The current fork generation of this process.
 #[inline]
 pub(crate) fn generation() -> u64 {
-    GENERATION.load(Ordering::Relaxed)
+    crate::mmap::fork_generation()
 }
 
 fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -376,16 +379,27 @@ impl SlotGroup {
     }
 
     /// Slot `i` for the current generation, resolving after a fork.
+    ///
+    /// The fast path (two loads, a compare, the cached pointer) is kept small
+    /// enough to inline into `inc`/`set`/`observe`; resolving and its error
+    /// value live out of line in [`SlotGroup::slot_slow`].
     #[inline]
     pub(crate) fn slot(&self, i: usize) -> Result<&AtomicU64> {
         let generation_now = generation();
-        if !self.table.is_current(generation_now) {
-            self.resolve(generation_now)?;
+        if let Some(s) = self.table.slot(generation_now, i) {
+            return Ok(s);
         }
+        self.slot_slow(i, generation_now)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn slot_slow(&self, i: usize, generation_now: u64) -> Result<&AtomicU64> {
+        self.resolve(generation_now)?;
         Ok(self
             .table
-            .slot(i)
-            .expect("a resolved slot table has every slot set"))
+            .slot(generation_now, i)
+            .expect("a table resolved in this generation has every slot set"))
     }
 
     /// The kind of file the group lives in.
@@ -421,7 +435,7 @@ pub(crate) struct FileWriter {
 }
 
 struct FileInner {
-    file: File,
+    file: LockedFile,
     used: usize,
     positions: HashMap<Box<str>, usize>,
 }
@@ -443,14 +457,19 @@ impl FileWriter {
     /// One attempt; `Ok(None)` when the file was replaced under us.
     fn try_open(path: &Path, mode: u32) -> Result<Option<FileWriter>> {
         let io_err = |e| Error::io(path, e);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(io_err)?;
+        let file = match open_metrics_file(path, mode, false) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match create_sized(path, mode) {
+                Ok(Some(f)) => f,
+                // Another process created it first: open that one.
+                Ok(None) => return Ok(None),
+                // No O_TMPFILE or /proc here (or no room for the file):
+                // create it in place.
+                Err(_) => open_metrics_file(path, mode, true).map_err(io_err)?,
+            },
+            Err(e) => return Err(io_err(e)),
+        };
+        let file = LockedFile::new(file).map_err(io_err)?;
         let meta = file.metadata().map_err(io_err)?;
         if !meta.file_type().is_file() {
             return Err(Error::io(
@@ -469,7 +488,13 @@ impl FileWriter {
         }
         let mut size = file.metadata().map_err(io_err)?.len() as usize;
         if size == 0 {
-            reserve(&file, INITIAL_SIZE).map_err(io_err)?;
+            if let Err(e) = reserve(&file, INITIAL_SIZE) {
+                // Leave no empty file behind (disk full): prometheus_client's
+                // collector fails on one. We hold its lock, and it is the
+                // file at `path` (checked above).
+                let _ = std::fs::remove_file(path);
+                return Err(io_err(e));
+            }
             size = INITIAL_SIZE;
         }
         // Read what an earlier process with this pid (or worker id), or a
@@ -543,6 +568,55 @@ impl FileWriter {
         inner.positions.insert(key.into(), off);
         Ok(off)
     }
+}
+
+fn open_metrics_file(path: &Path, mode: u32, create: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Creates the file at `path` already sized, so that it is never seen empty:
+/// prometheus_client's collector fails on an empty file, and one would stay
+/// behind if the process were killed between creating and sizing it. The
+/// file is made unnamed (`O_TMPFILE`, freed by the kernel if we die), sized,
+/// then linked into place. `Ok(None)` if `path` appeared meanwhile; an error
+/// where `O_TMPFILE` or `/proc` is not available.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn create_sized(path: &Path, mode: u32) -> io::Result<Option<File>> {
+    use std::os::fd::AsRawFd;
+    let Some(dir) = path.parent() else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(mode)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(dir)?;
+    reserve(&file, INITIAL_SIZE)?;
+    let name = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let at = nix::fcntl::AT_FDCWD;
+    let follow = nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW;
+    match nix::unistd::linkat(at, name.as_str(), at, path, follow) {
+        Ok(()) => Ok(Some(file)),
+        Err(nix::errno::Errno::EEXIST) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn create_sized(_path: &Path, _mode: u32) -> io::Result<Option<File>> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// Takes the exclusive lock, retrying briefly: a collector probing liveness

@@ -140,8 +140,19 @@ pub fn fork_worker(f: impl FnOnce()) -> nix::unistd::Pid {
     // SAFETY: the child only runs `f` (metric writes, which the library makes
     // fork-safe) and then leaves with `_exit`, running no destructors or
     // atexit handlers of the parent.
+    static TEST_PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let top = *TEST_PROCESS.get_or_init(std::process::id);
     match unsafe { nix::unistd::fork() }.expect("fork") {
         nix::unistd::ForkResult::Child => {
+            // Workers of the test process die with the thread that forked
+            // them, so a failed test never leaves workers behind (they would
+            // hold the test runner's output pipes open). Grandchildren keep
+            // the default: some tests need them to outlive their parent.
+            if nix::unistd::getppid().as_raw() as u32 == top {
+                // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and
+                // has no memory effects.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            }
             let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
             // SAFETY: _exit is async-signal-safe and ends the child at once.
             unsafe { libc::_exit(if ok { 0 } else { 101 }) }
