@@ -24,8 +24,9 @@
 //!   their header, and their writer holds an exclusive `flock` on them while
 //!   it lives. If a shared lock can be taken, the writer is dead and the file
 //!   is skipped (counted in [`Stats::files_dead`]), without anybody having
-//!   called `mark_process_dead`. Files without the marker (written by
-//!   prometheus_client) are always read.
+//!   called `mark_process_dead`. The same holds for `info_{pid}.db` files:
+//!   an Info describes living processes. Files without the marker (written
+//!   by prometheus_client) are always read.
 //!
 //! Where the result differs from prometheus_client's: Python fails the whole
 //! scrape on a corrupt or empty file, on a vanished file of a non-live type,
@@ -74,7 +75,7 @@ pub struct Stats {
     pub files_read: usize,
     /// Files skipped because their content is corrupt.
     pub files_corrupt: usize,
-    /// Live-gauge files skipped because their writer is dead.
+    /// Live-gauge and info files skipped because their writer is dead.
     pub files_dead: usize,
     /// Files skipped for other reasons: empty, vanished, not regular,
     /// unreadable, too large.
@@ -156,6 +157,7 @@ impl Scrape {
 #[derive(Debug, Clone)]
 pub struct MultiProcessCollector {
     dir: PathBuf,
+    process_metrics: bool,
 }
 
 impl MultiProcessCollector {
@@ -166,6 +168,7 @@ impl MultiProcessCollector {
         naming::check_dir(dir, None)?;
         Ok(MultiProcessCollector {
             dir: dir.to_path_buf(),
+            process_metrics: false,
         })
     }
 
@@ -174,12 +177,33 @@ impl MultiProcessCollector {
     pub fn from_env() -> Result<Self> {
         Ok(MultiProcessCollector {
             dir: naming::dir_from_env()?,
+            process_metrics: false,
         })
     }
 
     /// The metrics directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Also exports, at every scrape, the CPU, memory, file descriptors and
+    /// start time of each living worker that has files in the directory,
+    /// with a `pid` label, and their sums (Linux only; see
+    /// [`procfs`](crate::procfs) for the families and how workers are found).
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// use prometheus_multiproc::{Counter, MetricsDir, MultiProcessCollector};
+    /// Counter::new_in(&MetricsDir::open(tmp.path()).unwrap(), "c_total", "C.").unwrap().inc();
+    /// let c = MultiProcessCollector::new(tmp.path()).unwrap().with_process_metrics(true);
+    /// let s = c.collect_families().unwrap();
+    /// let me = std::process::id().to_string();
+    /// let rss = s.families.iter().find(|f| f.name == "process_resident_memory_bytes").unwrap();
+    /// assert_eq!(rss.samples[0].label("pid"), Some(me.as_str()));
+    /// ```
+    pub fn with_process_metrics(mut self, on: bool) -> Self {
+        self.process_metrics = on;
+        self
     }
 
     /// Scans the directory, reads and merges every metrics file.
@@ -202,21 +226,11 @@ impl MultiProcessCollector {
         // the order prometheus_client's glob sees them in, so that float sums
         // round exactly as Python's do (addition is not associative).
 
-        let mut st = ScrapeState::default();
-        for (name, kind) in &names {
-            let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
-            st.read_file(&self.dir.join(name), *kind, pid);
+        let (mut families, mut st) = self.merge_all(&names, parallelism());
+        if self.process_metrics {
+            let files = names.iter().map(|(n, _)| n.as_str());
+            crate::procfs::append(&self.dir, files, &mut families, &mut st.warnings);
         }
-        // Deterministic warnings, whatever the directory order.
-        st.warnings.sort_by(|a, b| a.path.cmp(&b.path));
-        for note in st.merger.notes() {
-            st.warnings.push(Warning {
-                path: self.dir.clone(),
-                message: note,
-            });
-        }
-        st.stats.entries = st.merger.entries();
-        let families = st.merger.finish();
         st.stats.families = families.len();
         st.stats.samples = families.iter().map(|f| f.samples.len()).sum();
         st.stats.duration = start.elapsed();
@@ -244,6 +258,139 @@ impl MultiProcessCollector {
         expose::write_openmetrics(&scrape.families, w)?;
         Ok(scrape)
     }
+}
+
+impl MultiProcessCollector {
+    /// Reads and merges `names` (in directory order) on up to `threads`
+    /// threads: see [`partition`].
+    fn merge_all(&self, names: &[(String, FileKind)], threads: usize) -> (Vec<Family>, Part) {
+        let groups = partition(names, threads);
+        let parts = if groups.len() < 2 {
+            vec![self.merge_group(names)]
+        } else {
+            std::thread::scope(|s| {
+                let others: Vec<_> = groups[1..]
+                    .iter()
+                    .map(|g| s.spawn(|| self.merge_group(g)))
+                    .collect();
+                let mut parts = vec![self.merge_group(&groups[0])];
+                for h in others {
+                    parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                }
+                parts
+            })
+        };
+        let (families, mut merged) = match combine(parts) {
+            Some(c) => c,
+            // A metric in files of two groups (a type conflict): merge
+            // everything on one thread, so that the conflict is decided
+            // exactly as a sequential merge decides it.
+            None => combine(vec![self.merge_group(names)]).expect("a single part"),
+        };
+        // Deterministic warnings, whatever the directory order.
+        merged.warnings.sort_by(|a, b| a.path.cmp(&b.path));
+        for note in std::mem::take(&mut merged.notes) {
+            merged.warnings.push(Warning {
+                path: self.dir.clone(),
+                message: note,
+            });
+        }
+        (families, merged)
+    }
+
+    /// Reads and merges `files`, in the order given, with a merger of their
+    /// own.
+    fn merge_group(&self, files: &[(String, FileKind)]) -> (Vec<Family>, Part) {
+        let mut st = ScrapeState::default();
+        for (name, kind) in files {
+            let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
+            st.read_file(&self.dir.join(name), *kind, pid);
+        }
+        st.stats.entries = st.merger.entries();
+        let notes = st.merger.notes();
+        let part = Part {
+            warnings: st.warnings,
+            stats: st.stats,
+            notes,
+        };
+        (st.merger.finish(), part)
+    }
+}
+
+/// The warnings, statistics and merge notes of merged files.
+#[derive(Default)]
+struct Part {
+    warnings: Vec<Warning>,
+    stats: Stats,
+    notes: Vec<String>,
+}
+
+/// Directories with fewer files are merged on one thread.
+const PARALLEL_MIN_FILES: usize = 32;
+
+/// Threads to merge with: `PROMETHEUS_MULTIPROC_COLLECT_THREADS` if set
+/// (1 turns parallel merging off), else the available parallelism; at most
+/// 4, the number of file groups.
+fn parallelism() -> usize {
+    let n = match std::env::var("PROMETHEUS_MULTIPROC_COLLECT_THREADS") {
+        Ok(v) => v.trim().parse::<usize>().unwrap_or(1),
+        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    n.clamp(1, 4)
+}
+
+/// Splits the files into at most `threads` groups by type, each merged on a
+/// thread of its own with a [`Merger`] of its own: histograms; counters;
+/// gauges (all modes together: a gauge's mode is decided across its files);
+/// summaries, info and state sets. With fewer threads the later groups are
+/// joined (histograms, usually the most entries, stay alone). A metric lives
+/// in files of one type, so the groups merge disjoint metrics, each in
+/// exactly the order a sequential merge would (directory order): the result
+/// is the same, bit for bit (see [`combine`] for metrics found in two
+/// groups).
+fn partition(names: &[(String, FileKind)], threads: usize) -> Vec<Vec<(String, FileKind)>> {
+    if threads < 2 || names.len() < PARALLEL_MIN_FILES {
+        return vec![names.to_vec()];
+    }
+    let mut groups: Vec<Vec<(String, FileKind)>> = vec![Vec::new(); threads];
+    for (name, kind) in names {
+        let g: usize = match kind {
+            FileKind::Histogram => 0,
+            FileKind::Counter => 1,
+            FileKind::Gauge(_) => 2,
+            FileKind::Summary | FileKind::Info | FileKind::StateSet => 3,
+        };
+        groups[g.min(threads - 1)].push((name.clone(), *kind));
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+/// Joins the groups' families (each list sorted by name) into one list
+/// sorted by name. `None` if a metric name occurs in two groups: files of
+/// two types hold it, and which type wins depends on the order of all
+/// files, so the caller merges again on one thread.
+fn combine(parts: Vec<(Vec<Family>, Part)>) -> Option<(Vec<Family>, Part)> {
+    let single = parts.len() == 1;
+    let mut families = Vec::new();
+    let mut all = Part::default();
+    for (f, p) in parts {
+        families.extend(f);
+        all.warnings.extend(p.warnings);
+        all.notes.extend(p.notes);
+        all.stats.files_read += p.stats.files_read;
+        all.stats.files_corrupt += p.stats.files_corrupt;
+        all.stats.files_dead += p.stats.files_dead;
+        all.stats.files_skipped += p.stats.files_skipped;
+        all.stats.entries += p.stats.entries;
+    }
+    if !single {
+        families.sort_by(|a: &Family, b: &Family| a.name.cmp(&b.name));
+        if families.windows(2).any(|w| w[0].name == w[1].name) {
+            return None;
+        }
+    }
+    Some((families, all))
 }
 
 impl prometheus::core::Collector for MultiProcessCollector {
@@ -317,7 +464,8 @@ impl ScrapeState {
     }
 
     fn try_read_file(&mut self, path: &Path, kind: FileKind, pid: &str) -> Result<(), Skip> {
-        let live = matches!(kind, FileKind::Gauge(m) if m.is_live());
+        // Info files describe living processes, as live gauges do.
+        let live = matches!(kind, FileKind::Gauge(m) if m.is_live()) || kind == FileKind::Info;
         let file = dead::open_no_follow(path).map_err(|e| match e.kind() {
             // Removed by mark_process_dead between listing and opening.
             io::ErrorKind::NotFound if live => Skip::Quiet,
@@ -1064,6 +1212,69 @@ mod tests {
         assert_eq!(st.warnings.len(), 1);
         assert!(st.warnings[0].message.contains("vanished"));
         assert_eq!(st.stats.files_skipped, 2);
+    }
+
+    /// A directory with every file type, a corrupt file, mixed gauge modes
+    /// and (with `conflict`) a metric in counter and histogram files.
+    fn mixed_dir(dir: &Path, conflict: bool) {
+        let hist = |le: &str| k("lat", "lat_bucket", &[("le", le), ("p", "/")], "L.");
+        for w in 0..12 {
+            let v = 0.1 * f64::from(w + 1);
+            write(
+                dir,
+                &format!("counter_{w}.db"),
+                &[(k("req", "req_total", &[], "R."), v, 0.0)],
+            );
+            let mut h = vec![
+                (k("lat", "lat_sum", &[("p", "/")], "L."), v, 0.0),
+                (hist("0.5"), 1.0, 0.0),
+                (hist("+Inf"), 2.0, 0.0),
+            ];
+            if conflict && w == 7 {
+                h.push((k("req", "req_sum", &[], "R."), 5.0, 0.0));
+            }
+            write(dir, &format!("histogram_{w}.db"), &h);
+            let mode = ["all", "max", "min"][w as usize % 3];
+            write(
+                dir,
+                &format!("gauge_{mode}_{w}.db"),
+                &[(k("temp", "temp", &[], "T."), v, 0.0)],
+            );
+            write(
+                dir,
+                &format!("summary_{w}.db"),
+                &[(k("sz", "sz_count", &[], "S."), 1.0, 0.0)],
+            );
+        }
+        std::fs::write(dir.join("counter_99.db"), b"\x10\x00\x00\x00junkjunk").unwrap();
+    }
+
+    #[test]
+    fn parallel_merge_equals_sequential() {
+        for conflict in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            mixed_dir(dir.path(), conflict);
+            let c = MultiProcessCollector::new(dir.path()).unwrap();
+            let names: Vec<(String, FileKind)> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter_map(|n| naming::parse_file_name(&n).map(|(k, _)| (n.clone(), k)))
+                .collect();
+            assert!(names.len() >= PARALLEL_MIN_FILES);
+            let run = |threads| {
+                let (families, part) = c.merge_all(&names, threads);
+                let mut text = Vec::new();
+                expose::encode_text(&families, &mut text);
+                let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
+                (String::from_utf8(text).unwrap(), warnings, part.stats)
+            };
+            let one = run(1);
+            assert_eq!(one.1.len(), if conflict { 3 } else { 2 }, "{:?}", one.1);
+            assert_eq!(one.2.files_corrupt, 1);
+            for threads in 2..=4 {
+                assert_eq!(run(threads), one, "{threads} threads, conflict {conflict}");
+            }
+        }
     }
 
     #[test]

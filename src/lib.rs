@@ -41,8 +41,16 @@
 //! ```
 //!
 //! An increment is an atomic operation on a slot of the mapped file: no lock,
-//! no system call. See [`format`] for the file layout and [`merge`] for the
+//! no system call. See [`mod@format`] for the file layout and [`merge`] for the
 //! merge rules.
+//!
+//! Beyond prometheus_client's multiprocess mode: [`Info`] and [`Enum`] (and
+//! their `*Vec`s), [`timing`] helpers for closures and futures, a `/metrics`
+//! response for any framework ([`exposition::render`]), HTTP middleware for
+//! tower-based servers (`middleware::MetricsLayer`, feature `tower`), and
+//! per-worker process metrics
+//! ([`MultiProcessCollector::with_process_metrics`]). See
+//! `docs/integrations.md`.
 //!
 //! # Processes
 //!
@@ -73,6 +81,11 @@ pub mod naming;
 pub mod merge;
 pub mod collector;
 pub mod expose;
+pub mod timing;
+pub mod exposition;
+#[cfg(feature = "tower")]
+pub mod middleware;
+pub mod procfs;
 
 mod dead;
 mod metrics;
@@ -87,8 +100,8 @@ pub use dead::{
 pub use collector::MultiProcessCollector;
 pub use error::{Error, Result};
 pub use metrics::{
-    Counter, CounterVec, DEFAULT_BUCKETS, Gauge, GaugeVec, Histogram, HistogramTimer, HistogramVec,
-    MetricVec, Summary, SummaryVec,
+    Counter, CounterVec, DEFAULT_BUCKETS, Enum, EnumVec, Gauge, GaugeVec, Histogram,
+    HistogramTimer, HistogramVec, Info, InfoVec, MetricVec, Summary, SummaryVec,
 };
 pub use naming::GaugeMode;
 pub use writer::{FILE_MODE_ENV, MetricsDir, WORKER_ID_ENV, set_worker_id};

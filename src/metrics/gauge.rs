@@ -49,6 +49,17 @@ struct GaugeCore {
     warned: AtomicBool,
 }
 
+impl GaugeCore {
+    /// Stores the current time beside the value (most-recent modes). Out of
+    /// line: reading the clock costs far more than the call, and keeping it
+    /// out lets `set`/`add` of the other modes inline into the caller.
+    #[inline(never)]
+    fn stamp(&self) -> Result<()> {
+        slot::set(self.group.slot(1)?, now_seconds());
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for Gauge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gauge").field("value", &self.get()).finish()
@@ -113,10 +124,9 @@ impl Gauge {
     /// this process's file could not be created).
     #[inline]
     pub fn try_set(&self, v: f64) -> Result<()> {
-        let g = &self.core.group;
-        slot::set(g.slot(0)?, v);
+        slot::set(self.core.group.slot(0)?, v);
         if self.core.most_recent {
-            slot::set(g.slot(1)?, now_seconds());
+            self.core.stamp()?;
         }
         Ok(())
     }
@@ -132,10 +142,9 @@ impl Gauge {
     /// Adds `v`, or returns why it could not.
     #[inline]
     pub fn try_add(&self, v: f64) -> Result<()> {
-        let g = &self.core.group;
-        slot::add(g.slot(0)?, v);
+        slot::add(self.core.group.slot(0)?, v);
         if self.core.most_recent {
-            slot::set(g.slot(1)?, now_seconds());
+            self.core.stamp()?;
         }
         Ok(())
     }

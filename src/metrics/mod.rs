@@ -1,14 +1,18 @@
-//! The metric types (counter, gauge, histogram, summary and their `*Vec`s), mirroring the `prometheus` crate's API.
+//! The metric types (counter, gauge, histogram, summary, info, enum and their `*Vec`s), mirroring the `prometheus` crate's API.
 
 mod counter;
 mod gauge;
 mod histogram;
+mod info;
+mod stateset;
 mod summary;
 mod vec;
 
 pub use counter::{Counter, CounterVec};
 pub use gauge::{Gauge, GaugeVec};
 pub use histogram::{DEFAULT_BUCKETS, Histogram, HistogramTimer, HistogramVec};
+pub use info::{Info, InfoVec};
+pub use stateset::{Enum, EnumVec};
 pub use summary::{Summary, SummaryVec};
 pub use vec::{MetricVec, VecChild};
 
@@ -123,6 +127,8 @@ pub(crate) fn validate_label_name(name: &str) -> Result<()> {
 /// Reports an error on an infallible path (`inc`, `set`, `observe`) once per
 /// metric child, on stderr. Such errors are rare: a fork child that cannot
 /// create its file (disk full, directory gone).
+#[cold]
+#[inline(never)]
 pub(crate) fn warn_once(flag: &AtomicBool, what: &str, err: &Error) {
     if !flag.swap(true, Ordering::Relaxed) {
         eprintln!("prometheus-multiproc: {what}: {err} (further errors for this series are not shown)");

@@ -1,6 +1,7 @@
 //! `MetricVec`: a metric with variable labels, its children found by label values.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
 
 use crate::error::Result;
@@ -41,7 +42,28 @@ pub struct MetricVec<M: VecChild> {
 
 /// Children by the hash of their label values; a bucket holds the (rare)
 /// collisions.
-type Children<M> = HashMap<u64, Vec<(Box<[String]>, M)>>;
+type Children<M> = HashMap<u64, Vec<(Box<[String]>, M)>, BuildHasherDefault<Prehashed>>;
+
+/// The map's keys are already hashes ([`hash_values`]): used as they are,
+/// instead of hashing them again with SipHash (a third of the cost of a
+/// lookup). The `prometheus` crate does the same.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 impl<M: VecChild> Clone for MetricVec<M> {
     fn clone(&self) -> Self {
@@ -78,7 +100,7 @@ impl<M: VecChild> MetricVec<M> {
     pub(crate) fn from_proto(proto: M::Proto) -> Self {
         MetricVec {
             proto: Arc::new(proto),
-            children: Arc::new(RwLock::new(HashMap::new())),
+            children: Arc::new(RwLock::new(HashMap::default())),
         }
     }
 

@@ -1,4 +1,14 @@
 //! The integration suite: one test binary, one module per area.
 
+#[cfg(feature = "cli")]
+mod cli;
 mod common;
+mod info_enum;
+#[cfg(feature = "tower")]
+mod integrations;
+mod interop;
+mod process_metrics;
+mod reliability;
 mod writer;
+#[cfg(feature = "cli")]
+mod sidecar;
