@@ -162,12 +162,14 @@ impl Error {
         match &self.kind {
             ErrorKind::FileFull { .. } => true,
             ErrorKind::Io { source, .. } => {
-                matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+                matches!(
+                    source.raw_os_error(),
+                    Some(libc::ENOSPC) | Some(libc::EDQUOT)
+                )
             }
             _ => false,
         }
     }
-
 }
 
 impl fmt::Display for Error {

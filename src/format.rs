@@ -176,7 +176,10 @@ impl fmt::Display for Corrupt {
             }
             CorruptKind::BadUsed { used } => write!(f, "invalid used field {used}"),
             CorruptKind::UsedPastEnd { used, len } => {
-                write!(f, "used field {used} is past the end of the file ({len} bytes)")
+                write!(
+                    f,
+                    "used field {used} is past the end of the file ({len} bytes)"
+                )
             }
             CorruptKind::NegativeKeyLen { len } => {
                 write!(f, "negative key length {len} at offset {}", self.offset)

@@ -23,7 +23,10 @@ pub fn encode_key(metric: &str, sample: &str, labels: &[(&str, &str)], help: &st
         16 + metric.len()
             + sample.len()
             + help.len()
-            + labels.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>(),
+            + labels
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>(),
     );
     out.push('[');
     push_json_str(&mut out, metric);
@@ -277,7 +280,10 @@ pub fn push_python_repr(out: &mut String, v: f64) {
     // `{:e}` gives the shortest round-trip digits: "-1.2345e-7", "1e16", "0e0".
     let mut buf = [0u8; 40];
     let sci = {
-        let mut w = SliceWriter { buf: &mut buf, len: 0 };
+        let mut w = SliceWriter {
+            buf: &mut buf,
+            len: 0,
+        };
         let _ = write!(w, "{:e}", v);
         let len = w.len;
         &buf[..len]
@@ -461,7 +467,12 @@ mod tests {
 
     #[test]
     fn json_escapes() {
-        let k = encode_key("m", "m", &[("l", "a\u{7f}\u{1}\t\u{1F600}\\")], "h\u{8}\u{c}");
+        let k = encode_key(
+            "m",
+            "m",
+            &[("l", "a\u{7f}\u{1}\t\u{1F600}\\")],
+            "h\u{8}\u{c}",
+        );
         assert_eq!(
             k,
             r#"["m", "m", {"l": "a\u007f\u0001\t\ud83d\ude00\\"}, "h\b\f"]"#
@@ -482,7 +493,11 @@ mod tests {
             b"[\"\\ud800\", \"b\", {}, \"c\"]",
             b"[\"a\xff\", \"b\", {}, \"c\"]",
         ] {
-            assert!(decode_key(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                decode_key(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -74,18 +74,18 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod collector;
 pub mod error;
+pub mod expose;
+pub mod exposition;
 pub mod format;
 pub mod key;
-pub mod naming;
 pub mod merge;
-pub mod collector;
-pub mod expose;
-pub mod timing;
-pub mod exposition;
 #[cfg(feature = "tower")]
 pub mod middleware;
+pub mod naming;
 pub mod procfs;
+pub mod timing;
 
 mod dead;
 mod metrics;
@@ -93,11 +93,11 @@ mod mmap;
 mod slot;
 mod writer;
 
+pub use collector::MultiProcessCollector;
 pub use dead::{
     Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,
     remove_dead_live_files,
 };
-pub use collector::MultiProcessCollector;
 pub use error::{Error, Result};
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Enum, EnumVec, Gauge, GaugeVec, Histogram,

@@ -143,9 +143,11 @@ impl MappedFile {
     /// allocated blocks. Callers must have grown the file first (with
     /// `posix_fallocate`); capacity never shrinks.
     pub(crate) fn grew_to(&self, new_capacity: usize) {
-        assert!(new_capacity <= RESERVED_LEN, "capacity past the reservation");
-        self.capacity
-            .fetch_max(new_capacity & !7, Ordering::AcqRel);
+        assert!(
+            new_capacity <= RESERVED_LEN,
+            "capacity past the reservation"
+        );
+        self.capacity.fetch_max(new_capacity & !7, Ordering::AcqRel);
     }
 
     /// The header's `used` field (offset 0, 4 bytes).

@@ -116,7 +116,11 @@ fn register_atfork() {
         // (async-signal-safe), as pthread_atfork requires; registering them
         // has no other effect.
         let rc = unsafe {
-            libc::pthread_atfork(Some(atfork_prepare), Some(atfork_parent), Some(atfork_child))
+            libc::pthread_atfork(
+                Some(atfork_prepare),
+                Some(atfork_parent),
+                Some(atfork_child),
+            )
         };
         assert_eq!(rc, 0, "pthread_atfork failed");
     });
@@ -335,7 +339,12 @@ impl DirWriter {
             return Ok(Arc::clone(f));
         }
         let id = identity(generation_now)?;
-        let f = Arc::new(FileWriter::open(&self.path, kind, &id, self.file_mode.load(Ordering::Relaxed))?);
+        let f = Arc::new(FileWriter::open(
+            &self.path,
+            kind,
+            &id,
+            self.file_mode.load(Ordering::Relaxed),
+        )?);
         files.files.insert(kind, Arc::clone(&f));
         Ok(f)
     }
@@ -643,7 +652,10 @@ fn reserve(file: &File, len: usize) -> io::Result<()> {
 }
 
 /// Reads `used` and the positions of the entries already in the file.
-fn read_existing(file: &File, size: usize) -> std::result::Result<(usize, HashMap<Box<str>, usize>), String> {
+fn read_existing(
+    file: &File,
+    size: usize,
+) -> std::result::Result<(usize, HashMap<Box<str>, usize>), String> {
     let mut header = [0u8; HEADER_LEN];
     if size < HEADER_LEN {
         return Err(format!("short header: {size} bytes"));
@@ -656,7 +668,9 @@ fn read_existing(file: &File, size: usize) -> std::result::Result<(usize, HashMa
     }
     let used = used as usize;
     if used > size {
-        return Err(format!("used field {used} is past the end of the file ({size} bytes)"));
+        return Err(format!(
+            "used field {used} is past the end of the file ({size} bytes)"
+        ));
     }
     let mut buf = vec![0u8; used];
     file.read_exact_at(&mut buf, 0).map_err(|e| e.to_string())?;

@@ -39,7 +39,9 @@ struct CounterCore {
 
 impl std::fmt::Debug for Counter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counter").field("value", &self.get()).finish()
+        f.debug_struct("Counter")
+            .field("value", &self.get())
+            .finish()
     }
 }
 

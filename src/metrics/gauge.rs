@@ -224,7 +224,12 @@ impl MetricVec<Gauge> {
     }
 
     /// Gauges in `dir`.
-    pub fn new_in(dir: &MetricsDir, opts: Opts, labels: &[&str], mode: GaugeMode) -> Result<GaugeVec> {
+    pub fn new_in(
+        dir: &MetricsDir,
+        opts: Opts,
+        labels: &[&str],
+        mode: GaugeMode,
+    ) -> Result<GaugeVec> {
         Ok(MetricVec::from_proto(GaugeProto {
             dir: dir.clone(),
             desc: Desc::with_labels(&opts, labels, &[])?,

@@ -98,12 +98,18 @@ fn bounds(buckets: &[f64]) -> Result<Arc<[f64]>> {
         b.push(f64::INFINITY);
     }
     if b.len() < 2 {
-        return Err(Error::invalid_argument("histograms need at least two buckets"));
+        return Err(Error::invalid_argument(
+            "histograms need at least two buckets",
+        ));
     }
     Ok(b.into())
 }
 
-fn proto(dir: &MetricsDir, opts: &HistogramOpts, labels: Option<&[&str]>) -> Result<HistogramProto> {
+fn proto(
+    dir: &MetricsDir,
+    opts: &HistogramOpts,
+    labels: Option<&[&str]>,
+) -> Result<HistogramProto> {
     let desc = match labels {
         Some(l) => Desc::with_labels(&opts.common_opts, l, &["le"])?,
         None => {
@@ -200,7 +206,12 @@ impl VecChild for Histogram {
         let d = &proto.desc;
         let labels = d.label_pairs(values)?;
         let mut keys = Vec::with_capacity(proto.bounds.len() + 1);
-        keys.push(encode_key(&d.name, &format!("{}_sum", d.name), &labels, &d.help));
+        keys.push(encode_key(
+            &d.name,
+            &format!("{}_sum", d.name),
+            &labels,
+            &d.help,
+        ));
         let bucket = format!("{}_bucket", d.name);
         for b in proto.bounds.iter() {
             let le = float_to_go_string(*b);

@@ -58,7 +58,9 @@ impl Desc {
                 ));
             }
             if seen.contains(&l) {
-                return Err(Error::invalid_argument(format!("duplicate label name {l:?}")));
+                return Err(Error::invalid_argument(format!(
+                    "duplicate label name {l:?}"
+                )));
             }
             seen.push(l);
         }
@@ -71,7 +73,11 @@ impl Desc {
     }
 
     /// Same description, with variable labels replaced by `names`.
-    pub(crate) fn with_labels(opts: &prometheus::Opts, names: &[&str], reserved: &[&str]) -> Result<Desc> {
+    pub(crate) fn with_labels(
+        opts: &prometheus::Opts,
+        names: &[&str],
+        reserved: &[&str],
+    ) -> Result<Desc> {
         let mut opts = opts.clone();
         opts.variable_labels = names.iter().map(|s| s.to_string()).collect();
         Desc::new(&opts, reserved)
@@ -87,7 +93,12 @@ impl Desc {
             .const_labels
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
-            .chain(self.label_names.iter().map(String::as_str).zip(values.iter().copied()))
+            .chain(
+                self.label_names
+                    .iter()
+                    .map(String::as_str)
+                    .zip(values.iter().copied()),
+            )
             .collect())
     }
 }
@@ -131,7 +142,9 @@ pub(crate) fn validate_label_name(name: &str) -> Result<()> {
 #[inline(never)]
 pub(crate) fn warn_once(flag: &AtomicBool, what: &str, err: &Error) {
     if !flag.swap(true, Ordering::Relaxed) {
-        eprintln!("prometheus-multiproc: {what}: {err} (further errors for this series are not shown)");
+        eprintln!(
+            "prometheus-multiproc: {what}: {err} (further errors for this series are not shown)"
+        );
     }
 }
 

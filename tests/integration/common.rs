@@ -86,7 +86,10 @@ pub struct PySample {
 
 /// prometheus_client's own MultiProcessCollector over `dir`, as samples.
 pub fn py_samples(dir: &Path) -> Vec<PySample> {
-    let json = run_py("py_collect.py", &[dir.to_str().unwrap(), "--format", "json"]);
+    let json = run_py(
+        "py_collect.py",
+        &[dir.to_str().unwrap(), "--format", "json"],
+    );
     let v: serde_json::Value = serde_json::from_str(&json).expect("py_collect json");
     let mut out = Vec::new();
     for fam in v.as_array().expect("families") {

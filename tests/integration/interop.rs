@@ -31,7 +31,10 @@ fn ours_openmetrics(dir: &Path) -> String {
 }
 
 fn python_text(dir: &Path, format: &str) -> String {
-    run_py("py_collect.py", &[dir.to_str().unwrap(), "--format", format])
+    run_py(
+        "py_collect.py",
+        &[dir.to_str().unwrap(), "--format", format],
+    )
 }
 
 /// The lines of both outputs as sets; also checks neither repeats a line.
@@ -132,11 +135,17 @@ fn shared_directory_rust_and_python_workers() {
     // ... then Rust workers write the same families with the same help.
     let w = d.writer();
     let py = py_samples(d.path());
-    let fams: BTreeSet<(String, String)> =
-        py.iter().map(|s| (s.family.clone(), s.typ.clone())).collect();
+    let fams: BTreeSet<(String, String)> = py
+        .iter()
+        .map(|s| (s.family.clone(), s.typ.clone()))
+        .collect();
     assert!(!fams.is_empty());
-    let reqs = CounterVec::new_in(&w, Opts::new("rust_requests_total", "Rust requests."), &["path"])
-        .unwrap();
+    let reqs = CounterVec::new_in(
+        &w,
+        Opts::new("rust_requests_total", "Rust requests."),
+        &["path"],
+    )
+    .unwrap();
     let lat = HistogramVec::new_in(
         &w,
         HistogramOpts::new("rust_latency_seconds", "Latency."),
@@ -144,8 +153,13 @@ fn shared_directory_rust_and_python_workers() {
     )
     .unwrap();
     let sizes = SummaryVec::new_in(&w, Opts::new("rust_size", "Sizes."), &["path"]).unwrap();
-    let temp = GaugeVec::new_in(&w, Opts::new("rust_temp", "Temp."), &["room"], GaugeMode::Max)
-        .unwrap();
+    let temp = GaugeVec::new_in(
+        &w,
+        Opts::new("rust_temp", "Temp."),
+        &["room"],
+        GaugeMode::Max,
+    )
+    .unwrap();
     for i in 0..3 {
         in_worker(|| {
             reqs.with_label_values(&["/a\"b"]).inc_by(i as f64 + 1.0);
@@ -157,7 +171,10 @@ fn shared_directory_rust_and_python_workers() {
     // Both collectors agree on the mixed directory, line for line.
     let ours = ours_text(d.path());
     assert_same_lines(&ours, &python_text(d.path(), "text"));
-    assert!(ours.contains("rust_requests_total{path=\"/a\\\"b\"} 6.0\n"), "{ours}");
+    assert!(
+        ours.contains("rust_requests_total{path=\"/a\\\"b\"} 6.0\n"),
+        "{ours}"
+    );
     assert!(ours.contains("rust_temp{room=\"😀\"} 22.0\n"), "{ours}");
     // And Python's view of our files has the values we wrote.
     let after = py_samples(d.path());

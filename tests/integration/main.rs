@@ -9,6 +9,6 @@ mod integrations;
 mod interop;
 mod process_metrics;
 mod reliability;
-mod writer;
 #[cfg(feature = "cli")]
 mod sidecar;
+mod writer;

@@ -65,7 +65,10 @@ fn wait_http(addr: &str, path: &str, what: &str) {
         {
             return;
         }
-        assert!(Instant::now() < deadline, "{what} did not come up on {addr}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not come up on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -155,7 +158,11 @@ fn gunicorn_app_with_serve_sidecar() {
     let counted = request_counters(&text);
     for ((path, status), n) in &made {
         let series = format!("app_requests_total{{path=\"{path}\",status=\"{status}\"}}");
-        assert_eq!(counted.get(&series), Some(&f64::from(*n)), "{series}\n{text}");
+        assert_eq!(
+            counted.get(&series),
+            Some(&f64::from(*n)),
+            "{series}\n{text}"
+        );
     }
     assert_eq!(
         counted.values().sum::<f64>(),
@@ -206,7 +213,10 @@ fn prometheus_server_scrapes_serve() {
     let _prom = Proc(
         Command::new(&prom)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", work.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                work.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address={prom_addr}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -94,8 +94,8 @@ fn threads_lose_nothing() {
     let d = Dir::new();
     let w = d.writer();
     let c = Counter::new_in(&w, "hits_total", "Hits.").unwrap();
-    let h = Histogram::with_opts_in(&w, HistogramOpts::new("obs", "Obs.").buckets(vec![1.0]))
-        .unwrap();
+    let h =
+        Histogram::with_opts_in(&w, HistogramOpts::new("obs", "Obs.").buckets(vec![1.0])).unwrap();
     let g = Gauge::new_in(&w, "level", "Level.", GaugeMode::Sum).unwrap();
     in_worker(|| {
         std::thread::scope(|sc| {
@@ -267,11 +267,7 @@ fn pid_reuse_continues_the_predecessor() {
         // A predecessor with our pid (here: Python's layout, no lock marker)
         // left 5.0 in our file.
         let img = format::build_file(&[(k.as_bytes(), 5.0, 0.0)], format::INITIAL_SIZE);
-        std::fs::write(
-            dir.join(format!("counter_{}.db", std::process::id())),
-            img,
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("counter_{}.db", std::process::id())), img).unwrap();
         c.inc();
         assert_eq!(c.get(), 6.0);
     });
@@ -308,7 +304,11 @@ fn worker_id_keeps_one_file_per_slot() {
 fn bad_arguments_are_errors() {
     let d = Dir::new();
     let w = d.writer();
-    assert!(Counter::new_in(&w, "1bad", "x").unwrap_err().is_invalid_name());
+    assert!(
+        Counter::new_in(&w, "1bad", "x")
+            .unwrap_err()
+            .is_invalid_name()
+    );
     assert!(
         CounterVec::new_in(&w, Opts::new("ok", "x"), &["__reserved"])
             .unwrap_err()
