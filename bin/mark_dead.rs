@@ -32,14 +32,7 @@ pub fn run(args: Args) -> CliResult {
         return Err(fail!("mark-dead: give one or more PIDs, or --auto"));
     }
     for id in &args.pids {
-        let ok = !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-            && id != "."
-            && id != "..";
-        if !ok {
+        if !prometheus_multiproc::naming::is_valid_worker_id(id) {
             return Err(fail!(
                 "mark-dead: invalid PID or worker id {id:?}: use a number or 1 to 64 characters of [A-Za-z0-9.-]"
             ));

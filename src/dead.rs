@@ -44,7 +44,7 @@ pub fn mark_process_dead_in(dir: impl AsRef<Path>, pid: i32) -> Result<()> {
 pub fn mark_worker_dead_in(dir: impl AsRef<Path>, id: &str) -> Result<()> {
     let dir = dir.as_ref();
     naming::check_dir(dir, None)?;
-    if id.is_empty() || id.contains(['/', '_']) || id == "." || id == ".." {
+    if !naming::is_valid_worker_id(id) {
         return Err(Error::invalid_argument(format!(
             "invalid process id {id:?}"
         )));

@@ -203,6 +203,24 @@ pub fn parse_file_name(name: &str) -> Option<(FileKind, &str)> {
     Some((kind, pid))
 }
 
+/// True for a usable worker id: 1 to 64 characters of `[A-Za-z0-9.-]`, not
+/// `.` or `..` (so it can stand in a file name, between `_` and `.db`).
+///
+/// ```
+/// use prometheus_multiproc::naming::is_valid_worker_id;
+/// assert!(is_valid_worker_id("w3") && is_valid_worker_id("1234"));
+/// assert!(!is_valid_worker_id("a_b") && !is_valid_worker_id("..") && !is_valid_worker_id(""));
+/// ```
+pub fn is_valid_worker_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && id != "."
+        && id != ".."
+}
+
 /// Resolves the metrics directory from the environment.
 ///
 /// `PROMETHEUS_MULTIPROC_DIR` wins; the deprecated `prometheus_multiproc_dir`

@@ -163,14 +163,7 @@ pub fn set_worker_id(id: &str) -> Result<()> {
 }
 
 fn validate_worker_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && id != "."
-        && id != "..";
-    if ok {
+    if naming::is_valid_worker_id(id) {
         Ok(())
     } else {
         Err(Error::invalid_argument(format!(
