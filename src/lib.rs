@@ -58,7 +58,9 @@
 //!   files (named by its pid); nothing it writes lands in its parent's files.
 //! * Each process holds an exclusive lock on its files while it lives, so the
 //!   collector leaves out live-mode gauges of workers that died without
-//!   [`mark_process_dead`] (e.g. `SIGKILL`).
+//!   [`mark_process_dead`] (e.g. `SIGKILL`). Forked children inherit neither
+//!   the mappings nor the locks of their parent, so a dead worker's children
+//!   cannot keep it looking alive.
 //! * Files grow by reserving disk blocks first: a full disk is an error from
 //!   the fallible calls (`get_metric_with_label_values`, `try_*`), never a
 //!   `SIGBUS`.
