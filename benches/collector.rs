@@ -7,7 +7,10 @@
 //!   entries): `raw_read` (list the directory, open each file, read its
 //!   `used` bytes: the least any collector must do), `collect_families`
 //!   (read + merge), `encode_only` (text encoding of merged families),
-//!   `encode_text` (all of it, into a `Vec`, as the CLI does), and
+//!   `encode_text` (all of it, into a `Vec`, as the CLI does; as many
+//!   threads as the collector chooses), `encode_text_1_thread` and
+//!   `encode_text_2_thread` (the same with
+//!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS` set), and
 //!   `encode_text_same_order` (every worker created its series in the same
 //!   order: the merger's best case).
 //! * `workers`: `encode_text` for 1, 16, 64 and 256 workers × 6,000 entries.
@@ -108,6 +111,22 @@ fn encode_text(dir: &Path, out: &mut Vec<u8>) -> usize {
     let scrape = c.encode_text(out).unwrap();
     assert!(scrape.warnings.is_empty(), "{:?}", scrape.warnings);
     out.len()
+}
+
+/// Sets (or, with `None`, removes) `PROMETHEUS_MULTIPROC_COLLECT_THREADS`,
+/// the collector's thread count.
+fn set_threads(n: Option<usize>) {
+    const VAR: &str = "PROMETHEUS_MULTIPROC_COLLECT_THREADS";
+    // SAFETY: no other thread of this process reads or writes the
+    // environment now: criterion runs benchmarks on the main thread, and
+    // the collector reads the variable on the calling thread before it
+    // starts (and after it has joined) its own threads.
+    unsafe {
+        match n {
+            Some(n) => std::env::set_var(VAR, n.to_string()),
+            None => std::env::remove_var(VAR),
+        }
+    }
 }
 
 fn vm_hwm_kib() -> u64 {
@@ -225,6 +244,14 @@ fn bench_reference(c: &mut Criterion, dirs: &mut Dirs) {
         let (path, _) = dirs.get(64, 1000, false);
         b.iter(|| encode_text(&path, &mut out))
     });
+    for threads in [1, 2] {
+        g.bench_function(format!("encode_text_{threads}_thread"), |b| {
+            let (path, _) = dirs.get(64, 1000, false);
+            set_threads(Some(threads));
+            b.iter(|| encode_text(&path, &mut out));
+            set_threads(None);
+        });
+    }
     g.bench_function("encode_text_same_order", |b| {
         let (path, _) = dirs.get(64, 1000, true);
         b.iter(|| encode_text(&path, &mut out))

@@ -10,10 +10,16 @@
 //! * Each file is opened with `O_NOFOLLOW | O_NONBLOCK` (symbolic links,
 //!   FIFOs and other non-regular files are skipped with a warning), read with
 //!   positional reads into one reused buffer, and closed before the next is
-//!   opened: one descriptor at a time, however many files there are. Files
-//!   are never mapped, so a file truncated while being read cannot crash the
-//!   reader, and no more than the file's size (at most [`MAX_FILE_SIZE`]) is
-//!   ever allocated.
+//!   opened: one descriptor at a time per merging thread, however many files
+//!   there are. Files are never mapped, so a file truncated while being read
+//!   cannot crash the reader, and no more than the file's size (at most
+//!   [`MAX_FILE_SIZE`]) is ever allocated.
+//! * Directories of 32 files or more are merged on up to four threads, one
+//!   per group of file types (histograms; counters; gauges; the rest), as
+//!   many as `available_parallelism` allows;
+//!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS=1` merges on the calling thread
+//!   only. The result is the same as a sequential merge's, bit for bit (see
+//!   `docs/performance.md`).
 //! * Empty files (size 0, or nothing written yet) are skipped quietly, as are
 //!   live-gauge files that vanish before they are opened (removed by
 //!   `mark_process_dead`). Other vanished or unreadable files, and corrupt
@@ -271,11 +277,21 @@ impl MultiProcessCollector {
             std::thread::scope(|s| {
                 let others: Vec<_> = groups[1..]
                     .iter()
-                    .map(|g| s.spawn(|| self.merge_group(g)))
+                    .map(|g| {
+                        let thread = std::thread::Builder::new()
+                            .name("pm-collect".into())
+                            .spawn_scoped(s, || self.merge_group(g));
+                        (g, thread)
+                    })
                     .collect();
                 let mut parts = vec![self.merge_group(&groups[0])];
-                for h in others {
-                    parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                for (g, thread) in others {
+                    parts.push(match thread {
+                        Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                        // No thread to be had (process or memory limits):
+                        // merge the group here instead.
+                        Err(_) => self.merge_group(g),
+                    });
                 }
                 parts
             })
