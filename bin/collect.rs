@@ -27,11 +27,17 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Add per-worker process metrics read from /proc/PID of every living
+    /// worker in the directory (Linux).
+    #[arg(long = "collector.process")]
+    process_metrics: bool,
 }
 
 pub fn run(args: Args) -> CliResult {
     let dir = crate::metrics_dir(args.dir)?;
-    let scrape = MultiProcessCollector::new(&dir)?.collect_families()?;
+    let scrape = MultiProcessCollector::new(&dir)?
+        .with_process_metrics(args.process_metrics)
+        .collect_families()?;
     scrape.print_warnings();
     let mut body = Vec::new();
     match args.format {

@@ -67,6 +67,11 @@ pub struct Args {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_requests: u32,
+    /// Add per-worker process metrics (CPU, memory, fds, start time) read
+    /// from /proc/PID of every living worker in the directory (Linux; the
+    /// exporter must see the workers' pid namespace).
+    #[arg(long = "collector.process")]
+    process_metrics: bool,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -79,6 +84,7 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 /// What every request handler shares.
 struct State {
     dir: PathBuf,
+    process_metrics: bool,
     telemetry_path: String,
     auth: Auth,
     timeout: Duration,
@@ -108,6 +114,7 @@ pub fn run(args: Args) -> CliResult {
     let state = Arc::new(State {
         landing: landing_page(&args.telemetry_path, &dir),
         dir,
+        process_metrics: args.process_metrics,
         telemetry_path: args.telemetry_path,
         auth,
         timeout,
@@ -280,7 +287,7 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
     // permit is released when the merge ends, even after a timeout.
     let result = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        render::render(&st2.dir, wanted, &st2.warned)
+        render::render(&st2.dir, st2.process_metrics, wanted, &st2.warned)
     })
     .await;
     match result {

@@ -45,11 +45,14 @@ impl Warned {
 /// Merges `dir` and encodes the result with the exporter's own families.
 pub fn render(
     dir: &Path,
+    process_metrics: bool,
     wanted: Wanted,
     warned: &Warned,
 ) -> prometheus_multiproc::Result<Rendered> {
     let start = Instant::now();
-    let scrape = MultiProcessCollector::new(dir)?.collect_families()?;
+    let scrape = MultiProcessCollector::new(dir)?
+        .with_process_metrics(process_metrics)
+        .collect_families()?;
     for w in &scrape.warnings {
         warned.warn(w.to_string());
     }
