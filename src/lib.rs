@@ -76,6 +76,8 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "axum")]
+pub mod axum_endpoint;
 pub mod collector;
 pub mod error;
 pub mod expose;

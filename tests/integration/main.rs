@@ -1,5 +1,7 @@
 //! The integration suite: one test binary, one module per area.
 
+#[cfg(feature = "axum")]
+mod axum_endpoint;
 #[cfg(feature = "cli")]
 mod cli;
 mod common;
