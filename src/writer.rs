@@ -23,13 +23,14 @@
 //! lock that the fork handlers also take, so a fork never happens while
 //! another thread is half-way through them.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -48,7 +49,6 @@ pub const WORKER_ID_ENV: &str = "PROMETHEUS_MULTIPROC_WORKER_ID";
 static SLOW_LOCK: SpinLock = SpinLock::new();
 /// The identity (pid or worker id) of the current generation.
 static IDENTITY: Mutex<Option<(u64, String)>> = Mutex::new(None);
-static ATFORK: Once = Once::new();
 
 /// A lock that can be taken in `pthread_atfork`'s prepare handler and released
 /// in the parent and child handlers (a `std::sync::Mutex` guard cannot cross
@@ -98,23 +98,64 @@ impl Drop for SlowGuard {
     }
 }
 
-extern "C" fn atfork_prepare() {
-    SLOW_LOCK.lock();
-}
-extern "C" fn atfork_parent() {
-    SLOW_LOCK.unlock();
-}
-extern "C" fn atfork_child() {
-    crate::mmap::after_fork_in_child();
-    SLOW_LOCK.unlock();
+thread_local! {
+    /// Whether this thread's fork holds [`SLOW_LOCK`] (taken by the prepare
+    /// handler). Makes the handlers idempotent: if they were registered twice
+    /// (see [`register_atfork`]), the second run of each does nothing.
+    static FORK_HOLDS_LOCK: Cell<bool> = const { Cell::new(false) };
 }
 
+extern "C" fn atfork_prepare() {
+    if !FORK_HOLDS_LOCK.get() {
+        SLOW_LOCK.lock();
+        FORK_HOLDS_LOCK.set(true);
+    }
+}
+extern "C" fn atfork_parent() {
+    if FORK_HOLDS_LOCK.replace(false) {
+        SLOW_LOCK.unlock();
+    }
+}
+extern "C" fn atfork_child() {
+    if FORK_HOLDS_LOCK.replace(false) {
+        crate::mmap::after_fork_in_child();
+        SLOW_LOCK.unlock();
+    }
+}
+
+/// Registration state of the fork handlers: 0 = not yet, `DONE` = done, any
+/// other value = the pid of the process whose thread is registering them.
+static ATFORK: AtomicU32 = AtomicU32::new(0);
+const ATFORK_DONE: u32 = u32::MAX;
+
+/// Registers the fork handlers once per process, without a `std::sync::Once`:
+/// a process forked while another of its parent's threads was half-way
+/// through a `Once` would wait for it forever. Here a child that inherits a
+/// registration in progress (the recorded pid is not its own) registers
+/// again; the handlers are idempotent, so a double registration is harmless.
 fn register_atfork() {
-    ATFORK.call_once(|| {
+    loop {
+        let state = ATFORK.load(Ordering::Acquire);
+        if state == ATFORK_DONE {
+            return;
+        }
+        let me = std::process::id();
+        if state == me {
+            // Another thread of this process is registering: it will finish.
+            std::thread::yield_now();
+            continue;
+        }
+        // `state` is 0, or the pid of a parent that forked mid-registration.
+        if ATFORK
+            .compare_exchange(state, me, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            continue;
+        }
         // SAFETY: the three handlers are `extern "C"` functions with no
-        // arguments that only touch atomics and call `dup2`/`fcntl`
-        // (async-signal-safe), as pthread_atfork requires; registering them
-        // has no other effect.
+        // arguments that only touch atomics, a thread-local flag, and call
+        // `dup2`/`fcntl` (async-signal-safe), as pthread_atfork requires;
+        // registering them has no other effect.
         let rc = unsafe {
             libc::pthread_atfork(
                 Some(atfork_prepare),
@@ -123,7 +164,9 @@ fn register_atfork() {
             )
         };
         assert_eq!(rc, 0, "pthread_atfork failed");
-    });
+        ATFORK.store(ATFORK_DONE, Ordering::Release);
+        return;
+    }
 }
 
 /// The current fork generation of this process.
