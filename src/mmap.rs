@@ -216,10 +216,6 @@ impl MappedFile {
 /// the writer resolves the child's own slots before the next use.
 pub(crate) struct SlotTable {
     generation: AtomicU64,
-    /// A copy of `cells[0]`, beside `generation`: slot 0 (a counter's or
-    /// gauge's value, a histogram's sum) costs no load of the `cells`
-    /// pointer, length and heap line on the hot path.
-    first: AtomicPtr<AtomicU64>,
     cells: Box<[AtomicPtr<AtomicU64>]>,
     keep: Mutex<Vec<Arc<MappedFile>>>,
 }
@@ -229,7 +225,6 @@ impl SlotTable {
     pub(crate) fn new(n: usize) -> Self {
         SlotTable {
             generation: AtomicU64::new(u64::MAX),
-            first: AtomicPtr::new(std::ptr::null_mut()),
             cells: (0..n)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
@@ -255,11 +250,7 @@ impl SlotTable {
         if !self.is_current(generation) {
             return None;
         }
-        let p = if i == 0 {
-            self.first.load(Ordering::Relaxed)
-        } else {
-            self.cells[i].load(Ordering::Relaxed)
-        };
+        let p = self.cells[i].load(Ordering::Relaxed);
         // SAFETY: the table was published in `generation`, the current
         // process's (an inherited table carries an ancestor's generation,
         // always smaller), so `publish` ran in this process, and the
@@ -289,10 +280,6 @@ impl SlotTable {
                 slot as *const AtomicU64 as *mut AtomicU64,
                 Ordering::Relaxed,
             );
-        }
-        if let Some(cell) = self.cells.first() {
-            self.first
-                .store(cell.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         // Publishes the pointers stored above to `is_current` readers.
         self.generation.store(generation, Ordering::Release);

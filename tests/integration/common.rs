@@ -140,11 +140,11 @@ pub fn value_of(samples: &[PySample], name: &str, labels: &[(&str, &str)]) -> Op
 /// Forks a child that runs `f` and exits with 0 if it returned without
 /// panicking, 101 otherwise. Returns the child's pid.
 pub fn fork_worker(f: impl FnOnce()) -> nix::unistd::Pid {
+    static TEST_PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let top = *TEST_PROCESS.get_or_init(std::process::id);
     // SAFETY: the child only runs `f` (metric writes, which the library makes
     // fork-safe) and then leaves with `_exit`, running no destructors or
     // atexit handlers of the parent.
-    static TEST_PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let top = *TEST_PROCESS.get_or_init(std::process::id);
     match unsafe { nix::unistd::fork() }.expect("fork") {
         nix::unistd::ForkResult::Child => {
             // Workers of the test process die with the thread that forked
