@@ -7,16 +7,17 @@
 //!   (`counter_{pid}.db`, `gauge_{mode}_{pid}.db`, ...); anything else is
 //!   ignored. Files are merged in directory listing order, as prometheus_client
 //!   globs them, so that sums round exactly as Python's do.
-//! * Each file is opened with `O_NOFOLLOW | O_NONBLOCK` (symbolic links,
-//!   FIFOs and other non-regular files are skipped with a warning), read with
-//!   positional reads into one reused buffer, and closed before the next is
-//!   opened: one descriptor at a time per merging thread, however many files
-//!   there are. Files are never mapped, so a file truncated while being read
-//!   cannot crash the reader, and no more than the file's size (at most
+//! * The directory is opened once per scrape, and each file in it with
+//!   `openat(O_NOFOLLOW | O_NONBLOCK)` (symbolic links, FIFOs and other
+//!   non-regular files are skipped with a warning), read with positional
+//!   reads into one reused buffer, and closed before the next is opened: one
+//!   descriptor at a time per merging thread, however many files there are.
+//!   Files are never mapped, so a file truncated while being read cannot
+//!   crash the reader, and no more than the file's size (at most
 //!   [`MAX_FILE_SIZE`]) is ever allocated.
-//! * Directories of 32 files or more are merged on up to four threads, one
-//!   per group of file types (histograms; counters; gauges; the rest), as
-//!   many as `available_parallelism` allows;
+//! * Directories of 32 files or more are merged on as many threads as
+//!   `available_parallelism` allows (at most 16), each taking the files of
+//!   one kind (counters, histograms, one gauge mode, ...) at a time;
 //!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS=1` merges on the calling thread
 //!   only. The result is the same as a sequential merge's, bit for bit (see
 //!   `docs/performance.md`).
@@ -45,6 +46,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus::proto;
@@ -53,7 +55,7 @@ use crate::dead::{self, Liveness};
 use crate::error::{Error, Result};
 use crate::expose;
 use crate::format::{self, Corrupt, CorruptKind, Entries, HEADER_LEN};
-use crate::merge::{Family, FamilyKind, KeyId, Merger};
+use crate::merge::{Family, FamilyKind, KeyId, Merger, TypeConflict};
 use crate::naming::{self, FileKind};
 
 /// Files larger than this (1 GiB) are skipped with a warning.
@@ -218,6 +220,7 @@ impl MultiProcessCollector {
     /// files become [`Warning`]s.
     pub fn collect_families(&self) -> Result<Scrape> {
         let start = Instant::now();
+        let dirfd = dead::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let mut names: Vec<(String, FileKind)> = Vec::new();
         let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         for entry in entries {
@@ -232,7 +235,7 @@ impl MultiProcessCollector {
         // the order prometheus_client's glob sees them in, so that float sums
         // round exactly as Python's do (addition is not associative).
 
-        let (mut families, mut st) = self.merge_all(&names, parallelism());
+        let (mut families, mut st) = self.merge_all(&dirfd, &names, parallelism());
         if self.process_metrics {
             let files = names.iter().map(|(n, _)| n.as_str());
             crate::procfs::append(&self.dir, files, &mut families, &mut st.warnings);
@@ -267,41 +270,52 @@ impl MultiProcessCollector {
 }
 
 impl MultiProcessCollector {
-    /// Reads and merges `names` (in directory order) on up to `threads`
-    /// threads: see [`partition`].
-    fn merge_all(&self, names: &[(String, FileKind)], threads: usize) -> (Vec<Family>, Part) {
-        let groups = partition(names, threads);
-        let parts = if groups.len() < 2 {
-            vec![self.merge_group(names)]
+    /// Reads and merges `names` (in directory order), on up to `threads`
+    /// threads: see [`units`].
+    fn merge_all(
+        &self,
+        dirfd: &File,
+        names: &[(String, FileKind)],
+        threads: usize,
+    ) -> (Vec<Family>, Part) {
+        let all: Vec<usize> = (0..names.len()).collect();
+        let units = units(names);
+        let threads = threads.min(units.len());
+        let parts = if threads < 2 || names.len() < PARALLEL_MIN_FILES {
+            vec![self.merge_files(dirfd, names, std::slice::from_ref(&all))]
         } else {
+            let next = AtomicUsize::new(0);
+            let work = || self.merge_units(dirfd, names, &units, &next);
             std::thread::scope(|s| {
-                let others: Vec<_> = groups[1..]
-                    .iter()
-                    .map(|g| {
-                        let thread = std::thread::Builder::new()
+                let others: Vec<_> = (1..threads)
+                    .filter_map(|_| {
+                        // No thread to be had (process or memory limits):
+                        // the threads that exist take its share.
+                        std::thread::Builder::new()
                             .name("pm-collect".into())
-                            .spawn_scoped(s, || self.merge_group(g));
-                        (g, thread)
+                            .spawn_scoped(s, work)
+                            .ok()
                     })
                     .collect();
-                let mut parts = vec![self.merge_group(&groups[0])];
-                for (g, thread) in others {
-                    parts.push(match thread {
-                        Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                        // No thread to be had (process or memory limits):
-                        // merge the group here instead.
-                        Err(_) => self.merge_group(g),
-                    });
+                let mut parts = vec![work()];
+                for h in others {
+                    parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
                 }
                 parts
             })
         };
         let (families, mut merged) = match combine(parts) {
             Some(c) => c,
-            // A metric in files of two groups (a type conflict): merge
-            // everything on one thread, so that the conflict is decided
+            // A metric in files of two types or gauge modes, merged out of
+            // directory order or on two threads: merge everything again in
+            // directory order on one thread, so that the conflict is decided
             // exactly as a sequential merge decides it.
-            None => combine(vec![self.merge_group(names)]).expect("a single part"),
+            None => {
+                let one = vec![self.merge_files(dirfd, names, std::slice::from_ref(&all))];
+                let (families, mut part) = combine(one).expect("a single part");
+                part.merged_again = true;
+                (families, part)
+            }
         };
         // Deterministic warnings, whatever the directory order.
         merged.warnings.sort_by(|a, b| a.path.cmp(&b.path));
@@ -314,17 +328,44 @@ impl MultiProcessCollector {
         (families, merged)
     }
 
-    /// Reads and merges `files`, in the order given, with a merger of their
-    /// own.
-    fn merge_group(&self, files: &[(String, FileKind)]) -> (Vec<Family>, Part) {
+    /// One merging thread: takes the next unit until none is left, merging
+    /// all it took with one merger.
+    fn merge_units(
+        &self,
+        dirfd: &File,
+        names: &[(String, FileKind)],
+        units: &[Vec<usize>],
+        next: &AtomicUsize,
+    ) -> (Vec<Family>, Part) {
+        let mine = std::iter::from_fn(|| units.get(next.fetch_add(1, Ordering::Relaxed)));
+        self.merge_files(dirfd, names, mine)
+    }
+
+    /// Reads and merges the files `names[i]` for each `i` of each unit, in
+    /// the order given, with a merger of their own.
+    fn merge_files<'u>(
+        &self,
+        dirfd: &File,
+        names: &[(String, FileKind)],
+        units: impl IntoIterator<Item = &'u Vec<usize>>,
+    ) -> (Vec<Family>, Part) {
         let mut st = ScrapeState::default();
-        for (name, kind) in files {
-            let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
-            st.read_file(&self.dir.join(name), *kind, pid);
+        let mut units_taken = 0;
+        for unit in units {
+            units_taken += 1;
+            for &i in unit {
+                let (name, kind) = &names[i];
+                let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
+                st.read_file(&self.dir, dirfd, name, *kind, pid);
+            }
         }
         st.stats.entries = st.merger.entries();
         let notes = st.merger.notes();
         let part = Part {
+            // Files of several types met by one merger, out of directory
+            // order if it took several units: see `combine`.
+            order_sensitive: units_taken > 1 && (st.conflicts || !notes.is_empty()),
+            merged_again: false,
             warnings: st.warnings,
             stats: st.stats,
             notes,
@@ -339,6 +380,11 @@ struct Part {
     warnings: Vec<Warning>,
     stats: Stats,
     notes: Vec<String>,
+    /// The merger saw a metric in files of two types or gauge modes, and
+    /// took the files out of directory order.
+    order_sensitive: bool,
+    /// The files were merged again on one thread (see `combine`).
+    merged_again: bool,
 }
 
 /// Directories with fewer files are merged on one thread.
@@ -346,51 +392,57 @@ const PARALLEL_MIN_FILES: usize = 32;
 
 /// Threads to merge with: `PROMETHEUS_MULTIPROC_COLLECT_THREADS` if set
 /// (1 turns parallel merging off), else the available parallelism; at most
-/// 4, the number of file groups.
+/// 16.
 fn parallelism() -> usize {
     let n = match std::env::var("PROMETHEUS_MULTIPROC_COLLECT_THREADS") {
         Ok(v) => v.trim().parse::<usize>().unwrap_or(1),
         Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    n.clamp(1, 4)
+    n.clamp(1, 16)
 }
 
-/// Splits the files into at most `threads` groups by type, each merged on a
-/// thread of its own with a [`Merger`] of its own: histograms; counters;
-/// gauges (all modes together: a gauge's mode is decided across its files);
-/// summaries, info and state sets. With fewer threads the later groups are
-/// joined (histograms, usually the most entries, stay alone). A metric lives
-/// in files of one type, so the groups merge disjoint metrics, each in
-/// exactly the order a sequential merge would (directory order): the result
-/// is the same, bit for bit (see [`combine`] for metrics found in two
-/// groups).
-fn partition(names: &[(String, FileKind)], threads: usize) -> Vec<Vec<(String, FileKind)>> {
-    if threads < 2 || names.len() < PARALLEL_MIN_FILES {
-        return vec![names.to_vec()];
+/// Splits the files into units of work, one per file kind (counters,
+/// histograms, each gauge mode, ...), each listing its files in directory
+/// order. Merging threads take the units one at a time, the likely largest
+/// first (histograms, then counters, then `all`/`liveall` gauges, then
+/// the kinds with the most files), each thread with a [`Merger`] of its own.
+///
+/// A metric lives in files of one kind, so each is merged by one thread,
+/// from its files in exactly the order a sequential merge takes them: the
+/// result is the same, bit for bit. For metrics found in files of two kinds
+/// (type conflicts, gauges written in several modes), see [`combine`].
+fn units(names: &[(String, FileKind)]) -> Vec<Vec<usize>> {
+    let mut units: Vec<(FileKind, Vec<usize>)> = Vec::new();
+    for (i, (_, kind)) in names.iter().enumerate() {
+        match units.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, files)) => files.push(i),
+            None => units.push((*kind, vec![i])),
+        }
     }
-    let mut groups: Vec<Vec<(String, FileKind)>> = vec![Vec::new(); threads];
-    for (name, kind) in names {
-        let g: usize = match kind {
-            FileKind::Histogram => 0,
-            FileKind::Counter => 1,
-            FileKind::Gauge(_) => 2,
-            FileKind::Summary | FileKind::Info | FileKind::StateSet => 3,
-        };
-        groups[g.min(threads - 1)].push((name.clone(), *kind));
-    }
-    groups.retain(|g| !g.is_empty());
-    groups
+    let rank = |kind: &FileKind| match kind {
+        FileKind::Histogram => 0,
+        FileKind::Counter => 1,
+        FileKind::Gauge(m) if m.keeps_pid() => 2,
+        _ => 3,
+    };
+    units.sort_by(|(a, fa), (b, fb)| rank(a).cmp(&rank(b)).then(fb.len().cmp(&fa.len())));
+    units.into_iter().map(|(_, files)| files).collect()
 }
 
-/// Joins the groups' families (each list sorted by name) into one list
-/// sorted by name. `None` if a metric name occurs in two groups: files of
-/// two types hold it, and which type wins depends on the order of all
-/// files, so the caller merges again on one thread.
+/// Joins the threads' families (each list sorted by name) into one list
+/// sorted by name. `None` if the result could differ from a sequential
+/// merge's: a metric name occurs in two parts (files of two types or gauge
+/// modes, whose outcome depends on the order of all files), or a part met
+/// such a metric after taking files out of directory order. The caller
+/// then merges again on one thread.
 fn combine(parts: Vec<(Vec<Family>, Part)>) -> Option<(Vec<Family>, Part)> {
     let single = parts.len() == 1;
     let mut families = Vec::new();
     let mut all = Part::default();
     for (f, p) in parts {
+        if p.order_sensitive {
+            return None;
+        }
         families.extend(f);
         all.warnings.extend(p.warnings);
         all.notes.extend(p.notes);
@@ -441,6 +493,8 @@ struct ScrapeState {
     staged: Vec<(KeyId, f64, f64)>,
     warnings: Vec<Warning>,
     stats: Stats,
+    /// A file's entries were dropped for a type conflict.
+    conflicts: bool,
 }
 
 /// Why a file was not merged.
@@ -456,33 +510,48 @@ enum Skip {
 }
 
 impl ScrapeState {
-    fn read_file(&mut self, path: &Path, kind: FileKind, pid: &str) {
-        match self.try_read_file(path, kind, pid) {
-            Ok(()) => self.stats.files_read += 1,
+    /// Reads and merges the file `name` of the directory `dir`, open as
+    /// `dirfd`.
+    fn read_file(&mut self, dir: &Path, dirfd: &File, name: &str, kind: FileKind, pid: &str) {
+        match self.try_read_file(dirfd, name, kind, pid) {
+            Ok(conflicts) => {
+                self.stats.files_read += 1;
+                for c in conflicts {
+                    self.conflicts = true;
+                    self.warn(dir.join(name), c.to_string());
+                }
+            }
             Err(Skip::Quiet) => self.stats.files_skipped += 1,
             Err(Skip::Dead) => self.stats.files_dead += 1,
             Err(Skip::Other(message)) => {
                 self.stats.files_skipped += 1;
-                self.warn(path, message);
+                self.warn(dir.join(name), message);
             }
             Err(Skip::Corrupt(why)) => {
                 self.stats.files_corrupt += 1;
-                self.warn(path, format!("corrupt metrics file skipped: {why}"));
+                self.warn(
+                    dir.join(name),
+                    format!("corrupt metrics file skipped: {why}"),
+                );
             }
         }
     }
 
-    fn warn(&mut self, path: &Path, message: String) {
-        self.warnings.push(Warning {
-            path: path.to_path_buf(),
-            message,
-        });
+    fn warn(&mut self, path: PathBuf, message: String) {
+        self.warnings.push(Warning { path, message });
     }
 
-    fn try_read_file(&mut self, path: &Path, kind: FileKind, pid: &str) -> Result<(), Skip> {
+    /// Reads and merges one file; returns the type conflicts met.
+    fn try_read_file(
+        &mut self,
+        dirfd: &File,
+        name: &str,
+        kind: FileKind,
+        pid: &str,
+    ) -> Result<Vec<TypeConflict>, Skip> {
         // Info files describe living processes, as live gauges do.
         let live = matches!(kind, FileKind::Gauge(m) if m.is_live()) || kind == FileKind::Info;
-        let file = dead::open_no_follow(path).map_err(|e| match e.kind() {
+        let file = dead::open_no_follow_at(dirfd, name).map_err(|e| match e.kind() {
             // Removed by mark_process_dead between listing and opening.
             io::ErrorKind::NotFound if live => Skip::Quiet,
             io::ErrorKind::NotFound => {
@@ -568,10 +637,7 @@ impl ScrapeState {
             }
         }
         let report = self.merger.add_file(kind, pid, self.staged.iter().copied());
-        for c in report.conflicts {
-            self.warn(path, c.to_string());
-        }
-        Ok(())
+        Ok(report.conflicts)
     }
 }
 
@@ -1217,14 +1283,12 @@ mod tests {
     #[test]
     fn vanished_live_gauges_are_quiet() {
         let dir = tempfile::tempdir().unwrap();
+        let dirfd = dead::open_dir(dir.path()).unwrap();
         let mut st = ScrapeState::default();
-        st.read_file(
-            &dir.path().join("gauge_livesum_9.db"),
-            FileKind::Gauge(GaugeMode::LiveSum),
-            "9",
-        );
+        let live = FileKind::Gauge(GaugeMode::LiveSum);
+        st.read_file(dir.path(), &dirfd, "gauge_livesum_9.db", live, "9");
         assert!(st.warnings.is_empty());
-        st.read_file(&dir.path().join("counter_9.db"), FileKind::Counter, "9");
+        st.read_file(dir.path(), &dirfd, "counter_9.db", FileKind::Counter, "9");
         assert_eq!(st.warnings.len(), 1);
         assert!(st.warnings[0].message.contains("vanished"));
         assert_eq!(st.stats.files_skipped, 2);
@@ -1232,7 +1296,7 @@ mod tests {
 
     /// A directory with every file type, a corrupt file, mixed gauge modes
     /// and (with `conflict`) a metric in counter and histogram files.
-    fn mixed_dir(dir: &Path, conflict: bool) {
+    fn mixed_dir(dir: &Path, conflict: bool, mixed_modes: bool) {
         let hist = |le: &str| k("lat", "lat_bucket", &[("le", le), ("p", "/")], "L.");
         for w in 0..12 {
             let v = 0.1 * f64::from(w + 1);
@@ -1251,10 +1315,11 @@ mod tests {
             }
             write(dir, &format!("histogram_{w}.db"), &h);
             let mode = ["all", "max", "min"][w as usize % 3];
+            let name = if mixed_modes { "temp" } else { mode };
             write(
                 dir,
                 &format!("gauge_{mode}_{w}.db"),
-                &[(k("temp", "temp", &[], "T."), v, 0.0)],
+                &[(k(name, name, &[], "T."), v, 0.0)],
             );
             write(
                 dir,
@@ -1267,9 +1332,9 @@ mod tests {
 
     #[test]
     fn parallel_merge_equals_sequential() {
-        for conflict in [false, true] {
+        for (conflict, mixed_modes) in [(false, false), (false, true), (true, false)] {
             let dir = tempfile::tempdir().unwrap();
-            mixed_dir(dir.path(), conflict);
+            mixed_dir(dir.path(), conflict, mixed_modes);
             let c = MultiProcessCollector::new(dir.path()).unwrap();
             let names: Vec<(String, FileKind)> = std::fs::read_dir(dir.path())
                 .unwrap()
@@ -1278,17 +1343,28 @@ mod tests {
                 .collect();
             assert!(names.len() >= PARALLEL_MIN_FILES);
             let run = |threads| {
-                let (families, part) = c.merge_all(&names, threads);
+                let dirfd = dead::open_dir(dir.path()).unwrap();
+                let (families, part) = c.merge_all(&dirfd, &names, threads);
                 let mut text = Vec::new();
                 expose::encode_text(&families, &mut text);
                 let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
-                (String::from_utf8(text).unwrap(), warnings, part.stats)
+                let again = part.merged_again;
+                (
+                    (String::from_utf8(text).unwrap(), warnings, part.stats),
+                    again,
+                )
             };
-            let one = run(1);
-            assert_eq!(one.1.len(), if conflict { 3 } else { 2 }, "{:?}", one.1);
+            let (one, again) = run(1);
+            assert!(!again);
+            let expected_warnings = 1 + usize::from(conflict) + usize::from(mixed_modes);
+            assert_eq!(one.1.len(), expected_warnings, "{:?}", one.1);
             assert_eq!(one.2.files_corrupt, 1);
             for threads in 2..=4 {
-                assert_eq!(run(threads), one, "{threads} threads, conflict {conflict}");
+                let (par, again) = run(threads);
+                assert_eq!(par, one, "{threads} threads, {conflict} {mixed_modes}");
+                // Order-sensitive directories are merged again on one
+                // thread; the others are not.
+                assert_eq!(again, conflict || mixed_modes, "{threads} threads");
             }
         }
     }
