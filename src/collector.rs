@@ -18,8 +18,9 @@
 //! * Directories of 32 files or more are merged on as many threads as
 //!   `available_parallelism` allows (at most 16), each taking the files of
 //!   one kind (counters, histograms, one gauge mode, ...) at a time;
-//!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS=1` merges on the calling thread
-//!   only. The result is the same as a sequential merge's, bit for bit (see
+//!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS=1`
+//!   ([`COLLECT_THREADS_ENV`](naming::COLLECT_THREADS_ENV)) merges on the
+//!   calling thread only. The result is the same as a sequential merge's, bit for bit (see
 //!   `docs/performance.md`).
 //! * Empty files (size 0, or nothing written yet) are skipped quietly, as are
 //!   live-gauge files that vanish before they are opened (removed by
@@ -235,7 +236,7 @@ impl MultiProcessCollector {
         // the order prometheus_client's glob sees them in, so that float sums
         // round exactly as Python's do (addition is not associative).
 
-        let (mut families, mut st) = self.merge_all(&dirfd, &names, parallelism());
+        let (mut families, mut st) = self.merge_all(&dirfd, &names, naming::collect_threads());
         if self.process_metrics {
             let files = names.iter().map(|(n, _)| n.as_str());
             crate::procfs::append(&self.dir, files, &mut families, &mut st.warnings);
@@ -389,17 +390,6 @@ struct Part {
 
 /// Directories with fewer files are merged on one thread.
 const PARALLEL_MIN_FILES: usize = 32;
-
-/// Threads to merge with: `PROMETHEUS_MULTIPROC_COLLECT_THREADS` if set
-/// (1 turns parallel merging off), else the available parallelism; at most
-/// 16.
-fn parallelism() -> usize {
-    let n = match std::env::var("PROMETHEUS_MULTIPROC_COLLECT_THREADS") {
-        Ok(v) => v.trim().parse::<usize>().unwrap_or(1),
-        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    n.clamp(1, 16)
-}
 
 /// Splits the files into units of work, one per file kind (counters,
 /// histograms, each gauge mode, ...), each listing its files in directory

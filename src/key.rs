@@ -277,6 +277,16 @@ pub fn push_python_repr(out: &mut String, v: f64) {
         out.push_str(if v > 0.0 { "inf" } else { "-inf" });
         return;
     }
+    // Whole numbers below 1e16 (counts, byte sizes, timestamps in seconds)
+    // are exactly their integer digits and `.0`.
+    if v.fract() == 0.0 && v.abs() < 1e16 && v != 0.0 {
+        if v < 0.0 {
+            out.push('-');
+        }
+        push_u64(out, v.abs() as u64);
+        out.push_str(".0");
+        return;
+    }
     // `{:e}` gives the shortest round-trip digits: "-1.2345e-7", "1e16", "0e0".
     let mut buf = [0u8; 40];
     let sci = {
@@ -345,6 +355,23 @@ pub fn push_python_repr(out: &mut String, v: f64) {
             out.push('.');
             push_digits(out, &digits[d..]);
         }
+    }
+}
+
+/// Appends the decimal digits of `n`.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
     }
 }
 
@@ -437,6 +464,9 @@ mod tests {
             (1e16, "1e+16"),
             (1.2345e17, "1.2345e+17"),
             (123456789.0, "123456789.0"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (9007199254740993.0, "9007199254740992.0"),
+            (-42.0, "-42.0"),
             (-2.5, "-2.5"),
             (5e-324, "5e-324"),
             (1.7976931348623157e308, "1.7976931348623157e+308"),
@@ -444,6 +474,21 @@ mod tests {
         ];
         for (v, want) in cases {
             assert_eq!(python_repr(v), want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_print_as_integers() {
+        // Rust's `{:?}` and Python's repr agree on whole numbers below 1e16.
+        let mut v = 1.0f64;
+        while v < 1e16 {
+            for w in [v, v + 1.0, v * 3.0 - 1.0, -v] {
+                if w.abs() < 1e16 {
+                    assert_eq!(python_repr(w), format!("{w:?}"));
+                }
+            }
+            v *= 1.7;
+            v = v.round();
         }
     }
 

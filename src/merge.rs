@@ -749,7 +749,10 @@ impl Merger {
         };
         let gauge_rank: Vec<u32> = gauges.iter().map(|g| name_rank(&g.sample)).collect();
 
-        let mut out: Vec<Option<(Family, Vec<SortKey>)>> = families
+        // Samples are sorted first and built after, so that their label
+        // vectors are allocated in output order: encoding then reads memory
+        // in sequence instead of chasing pointers all over the heap.
+        let mut out: Vec<Option<(Family, Vec<Sorted>)>> = families
             .iter()
             .map(|f| {
                 f.kind.map(|kind| {
@@ -770,10 +773,9 @@ impl Merger {
                 })
             })
             .collect();
-        let mut push = |fam: u32, key: SortKey, sample: Sample| {
-            if let Some((f, keys)) = &mut out[fam as usize] {
-                f.samples.push(sample);
-                keys.push(key);
+        let mut push = |fam: u32, key: SortKey, sample: Pending| {
+            if let Some((_, pending)) = &mut out[fam as usize] {
+                pending.push((key, sample));
             }
         };
 
@@ -807,7 +809,6 @@ impl Merger {
                     .bound
                     .total_cmp(&buckets[b as usize].bound)
             });
-            let base = &labelsets[ls as usize];
             let mut acc = 0.0;
             for &s in slots.iter() {
                 let b = &buckets[s as usize];
@@ -817,9 +818,10 @@ impl Merger {
                 push(
                     fam,
                     SortKey::new(rank[ls as usize], 0, b.bound, 0, 0),
-                    Sample {
+                    Pending {
                         name: bucket_name.clone(),
-                        labels: with_label(base, &le, Arc::from(go.as_str())),
+                        labels: ls,
+                        extra: Some((le.clone(), Arc::from(go.as_str()))),
                         value: acc,
                     },
                 );
@@ -827,9 +829,10 @@ impl Merger {
             push(
                 fam,
                 SortKey::new(rank[ls as usize], 2, 0.0, 0, 0),
-                Sample {
+                Pending {
                     name: count_name,
-                    labels: base.to_vec(),
+                    labels: ls,
+                    extra: None,
                     value: acc,
                 },
             );
@@ -862,9 +865,10 @@ impl Merger {
             push(
                 s.family,
                 SortKey::new(rank[s.labels as usize], class, 0.0, name_rank(&s.sample), 0),
-                Sample {
+                Pending {
                     name: s.sample.clone(),
-                    labels: labelsets[s.labels as usize].to_vec(),
+                    labels: s.labels,
+                    extra: None,
                     value: s.value,
                 },
             );
@@ -895,9 +899,10 @@ impl Merger {
             push(
                 g.family,
                 SortKey::new(rank[g.labels as usize], 0, 0.0, name_rank(&g.sample), 0),
-                Sample {
+                Pending {
                     name: g.sample.clone(),
-                    labels: labelsets[g.labels as usize].to_vec(),
+                    labels: g.labels,
+                    extra: None,
                     value,
                 },
             );
@@ -919,9 +924,10 @@ impl Merger {
                     gauge_rank[stats as usize],
                     pid_rank[p.pid as usize],
                 ),
-                Sample {
+                Pending {
                     name: g.sample.clone(),
-                    labels: with_label(&labelsets[g.labels as usize], &pid_label, pid.clone()),
+                    labels: g.labels,
+                    extra: Some((pid_label.clone(), pid.clone())),
                     value: p.value,
                 },
             );
@@ -930,14 +936,23 @@ impl Merger {
         let mut result: Vec<Family> = out
             .into_iter()
             .flatten()
-            .map(|(mut f, keys)| {
-                let mut order: Vec<(SortKey, u32)> = keys.into_iter().zip(0..).collect();
-                // The index breaks ties, so the order is deterministic.
-                order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-                let mut samples: Vec<Option<Sample>> = f.samples.drain(..).map(Some).collect();
-                f.samples = order
-                    .iter()
-                    .map(|&(_, i)| samples[i as usize].take().expect("each index once"))
+            .map(|(mut f, mut pending)| {
+                // A stable sort: ties keep the order of creation, so the
+                // order is deterministic.
+                pending.sort_by(|a, b| a.0.cmp(&b.0));
+                f.samples = pending
+                    .into_iter()
+                    .map(|(_, p)| {
+                        let base = &labelsets[p.labels as usize];
+                        Sample {
+                            name: p.name,
+                            labels: match p.extra {
+                                Some((n, v)) => with_label(base, &n, v),
+                                None => base.to_vec(),
+                            },
+                            value: p.value,
+                        }
+                    })
                     .collect();
                 f
             })
@@ -1221,6 +1236,16 @@ impl Merger {
         Ok(true)
     }
 }
+
+/// An output sample before sorting: its label set, plus `le` or `pid`.
+struct Pending {
+    name: Arc<str>,
+    labels: u32,
+    extra: Option<(Arc<str>, Arc<str>)>,
+    value: f64,
+}
+
+type Sorted = (SortKey, Pending);
 
 /// Sort key of an output sample within its family: label-set rank, class
 /// (histograms: bucket, `_sum`, `_count`, other), bound, sample-name rank,

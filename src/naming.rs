@@ -10,6 +10,20 @@ use crate::error::{Error, Result};
 pub const ENV_VAR: &str = "PROMETHEUS_MULTIPROC_DIR";
 /// The deprecated lower-case spelling, honoured with a warning.
 pub const ENV_VAR_DEPRECATED: &str = "prometheus_multiproc_dir";
+/// The number of threads a scrape may use to read, merge and encode
+/// (default: the available parallelism, at most 16); `1` keeps a scrape on
+/// the calling thread. Results do not depend on it.
+pub const COLLECT_THREADS_ENV: &str = "PROMETHEUS_MULTIPROC_COLLECT_THREADS";
+
+/// Threads a scrape may use: [`COLLECT_THREADS_ENV`] if set (an unparsable
+/// value means 1), else the available parallelism; between 1 and 16.
+pub(crate) fn collect_threads() -> usize {
+    let n = match std::env::var(COLLECT_THREADS_ENV) {
+        Ok(v) => v.trim().parse::<usize>().unwrap_or(1),
+        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    n.clamp(1, 16)
+}
 
 /// How a gauge's values from several processes are combined, as in
 /// prometheus_client's `multiprocess_mode`.
