@@ -1360,6 +1360,32 @@ mod tests {
     }
 
     #[test]
+    fn files_of_any_size_are_read_whole() {
+        // Large and small files alternate; each series counted once per
+        // file.
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [3000, 10, 1, 700, 5000, 0, 20];
+        for (w, &n) in sizes.iter().enumerate() {
+            let entries: Vec<(String, f64, f64)> = (0..n)
+                .map(|i| (k("c", "c_total", &[("i", &i.to_string())], "C."), 1.0, 0.0))
+                .collect();
+            write(dir.path(), &format!("counter_{w}.db"), &entries);
+        }
+        let s = MultiProcessCollector::new(dir.path())
+            .unwrap()
+            .collect_families()
+            .unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let samples = &s.families[0].samples;
+        assert_eq!(samples.len(), 5000);
+        for smp in samples {
+            let i: usize = smp.label("i").unwrap().parse().unwrap();
+            let want = sizes.iter().filter(|&&n| n > i).count();
+            assert_eq!(smp.value, want as f64, "series {i}");
+        }
+    }
+
+    #[test]
     fn many_files() {
         let dir = tempfile::tempdir().unwrap();
         let key = k("c", "c_total", &[("a", "b")], "");

@@ -210,3 +210,57 @@ fn our_writer_every_gauge_mode_both_collectors_agree() {
     assert_eq!(removed.len(), 3 * 5, "{removed:?}");
     assert_same_lines(&ours_text(d.path()), &python_text(d.path(), "text"));
 }
+
+/// Number formatting against Python itself: `repr` (sample values) and
+/// prometheus_client's `floatToGoString` (`le` bounds) of 100,000
+/// pseudo-random doubles of every magnitude, whole numbers, and values
+/// halfway between two shortest spellings.
+#[test]
+fn float_formatting_matches_python() {
+    use prometheus_multiproc::key::{float_to_go_string, python_repr};
+    let mut values: Vec<f64> = vec![
+        0.0,
+        -0.0,
+        1.6582067800885623e15,
+        5e-324,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        1e16,
+        9007199254740993.0,
+        0.1 + 0.2,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..100_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        values.push(match i % 4 {
+            // Any bit pattern.
+            0 => f64::from_bits(x),
+            // Whole numbers, and sums of decimal fractions like 0.1.
+            1 => (x % 100_000_000_000_000_000) as f64,
+            2 => (x % 1_000_000) as f64 / 1000.0,
+            // Values near 1e-4, 1e6 and 1e16, where the layout changes.
+            _ => 10f64.powi([-4, 6, 16][(x % 3) as usize]) * (0.5 + (x % 1000) as f64 / 1000.0),
+        });
+    }
+    let dir = Dir::new();
+    let input = dir.tmp.path().join("floats.txt");
+    let lines: String = values
+        .iter()
+        .map(|v| format!("{:016x}\n", v.to_bits()))
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let py = run_py("py_floats.py", &[input.to_str().unwrap()]);
+    let mut checked = 0;
+    for (v, line) in values.iter().zip(py.lines()) {
+        let (repr, go) = line.split_once('\t').unwrap();
+        assert_eq!(python_repr(*v), repr, "repr of {v:e}");
+        assert_eq!(float_to_go_string(*v), go, "floatToGoString of {v:e}");
+        checked += 1;
+    }
+    assert_eq!(checked, values.len());
+}
