@@ -5,6 +5,7 @@
 //! ASCII-only output (`\uXXXX` lowercase escapes, surrogate pairs above the BMP,
 //! short escapes for `\" \\ \n \r \t \b \f`).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Encodes a key exactly as prometheus_client's `mmap_key` does.
@@ -99,8 +100,34 @@ pub struct ParsedKey {
 /// assert_eq!(p.labels, vec![("a".to_string(), "x\"y".to_string())]);
 /// ```
 pub fn decode_key(bytes: &[u8]) -> Result<ParsedKey, String> {
+    let k = decode_key_ref(bytes)?;
+    Ok(ParsedKey {
+        metric: k.metric.into_owned(),
+        sample: k.sample.into_owned(),
+        labels: k
+            .labels
+            .into_iter()
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect(),
+        help: k.help.into_owned(),
+    })
+}
+
+/// [`ParsedKey`] borrowing from the raw key where no JSON escape had to be
+/// decoded (the merge parses thousands of keys per scrape).
+#[derive(Debug)]
+pub(crate) struct KeyRef<'a> {
+    pub metric: Cow<'a, str>,
+    pub sample: Cow<'a, str>,
+    pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub help: Cow<'a, str>,
+}
+
+/// [`decode_key`] without copying the strings that need no unescaping.
+pub(crate) fn decode_key_ref(bytes: &[u8]) -> Result<KeyRef<'_>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut p = Parser {
+        text,
         s: text.as_bytes(),
         pos: 0,
     };
@@ -112,7 +139,7 @@ pub fn decode_key(bytes: &[u8]) -> Result<ParsedKey, String> {
     p.comma()?;
     p.ws();
     p.expect(b'{')?;
-    let mut labels: Vec<(String, String)> = Vec::new();
+    let mut labels: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
     p.ws();
     if p.peek() == Some(b'}') {
         p.pos += 1;
@@ -144,7 +171,7 @@ pub fn decode_key(bytes: &[u8]) -> Result<ParsedKey, String> {
         return Err(p.err("trailing data after key"));
     }
     labels.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(ParsedKey {
+    Ok(KeyRef {
         metric,
         sample,
         labels,
@@ -153,11 +180,12 @@ pub fn decode_key(bytes: &[u8]) -> Result<ParsedKey, String> {
 }
 
 struct Parser<'a> {
+    text: &'a str,
     s: &'a [u8],
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err(&self, what: &str) -> String {
         format!("invalid JSON key: {what} at byte {}", self.pos)
     }
@@ -198,12 +226,13 @@ impl Parser<'_> {
         self.pos += 4;
         Ok(v)
     }
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
         self.ws();
         self.expect(b'"')?;
         let mut out = String::new();
+        let mut first = true;
         loop {
-            // Copy the run of plain bytes up to the next quote or backslash.
+            // The run of plain bytes up to the next quote or backslash.
             let start = self.pos;
             while let Some(c) = self.peek() {
                 if c == b'"' || c == b'\\' || c < 0x20 {
@@ -211,10 +240,21 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
             }
-            // The input is valid UTF-8 and we stop only at ASCII bytes.
-            out.push_str(std::str::from_utf8(&self.s[start..self.pos]).map_err(|e| e.to_string())?);
+            // The text is valid UTF-8 and we stop only at ASCII bytes, so
+            // this is a whole-character slice.
+            let run = self
+                .text
+                .get(start..self.pos)
+                .ok_or_else(|| self.err("bad string"))?;
+            if first && self.peek() == Some(b'"') {
+                // No escape: borrow.
+                self.pos += 1;
+                return Ok(Cow::Borrowed(run));
+            }
+            first = false;
+            out.push_str(run);
             match self.bump() {
-                Some(b'"') => return Ok(out),
+                Some(b'"') => return Ok(Cow::Owned(out)),
                 Some(b'\\') => {}
                 Some(_) => return Err(self.err("control character in string")),
                 None => return Err(self.err("unterminated string")),

@@ -77,7 +77,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::key::{decode_key, push_float_to_go_string};
+use crate::key::{decode_key_ref, push_float_to_go_string};
 use crate::naming::{FileKind, GaugeMode};
 
 /// The type of a merged family, as prometheus_client names it.
@@ -1031,7 +1031,7 @@ impl Merger {
     }
 
     fn make_template(&mut self, class: Class, raw: &[u8]) -> Result<u32, KeyError> {
-        let k = decode_key(raw).map_err(KeyError)?;
+        let k = decode_key_ref(raw).map_err(KeyError)?;
         if k.metric.is_empty() {
             return Err(KeyError("empty metric name".into()));
         }
