@@ -936,13 +936,18 @@ impl Merger {
         let mut result: Vec<Family> = out
             .into_iter()
             .flatten()
-            .map(|(mut f, mut pending)| {
-                // A stable sort: ties keep the order of creation, so the
-                // order is deterministic.
-                pending.sort_by(|a, b| a.0.cmp(&b.0));
-                f.samples = pending
-                    .into_iter()
-                    .map(|(_, p)| {
+            .map(|(mut f, pending)| {
+                // Sort (key, index) pairs: the index breaks ties, so the
+                // order is that of a stable sort, and deterministic.
+                let mut order: Vec<(SortKey, u32)> =
+                    pending.iter().zip(0..).map(|(p, i)| (p.0, i)).collect();
+                order.sort_unstable();
+                let mut pending: Vec<Option<Pending>> =
+                    pending.into_iter().map(|(_, p)| Some(p)).collect();
+                f.samples = order
+                    .iter()
+                    .map(|&(_, i)| {
+                        let p = pending[i as usize].take().expect("each index once");
                         let base = &labelsets[p.labels as usize];
                         Sample {
                             name: p.name,
@@ -1248,35 +1253,37 @@ struct Pending {
 type Sorted = (SortKey, Pending);
 
 /// Sort key of an output sample within its family: label-set rank, class
-/// (histograms: bucket, `_sum`, `_count`, other), bound, sample-name rank,
-/// `pid` rank.
-#[derive(Debug, Clone, Copy)]
-struct SortKey {
-    group: u32,
-    class: u8,
-    bound: f64,
-    name: u32,
-    pid: u32,
-}
+/// (histograms: bucket, `_sum`, `_count`, other), sample-name rank, then
+/// the bucket bound or the `pid` rank; packed into one integer, so that
+/// sorting thousands of per-process samples compares integers only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey(u128);
 
 impl SortKey {
+    /// Layout, from the high bits: `group` (32 bits), `class` (2), `name`
+    /// (30), then 64 bits holding `bound` in an order-preserving form plus
+    /// `pid`. Buckets have `pid` 0 and other samples `bound` 0.0, and a
+    /// family holds only one of the two kinds, so the last field orders
+    /// buckets by bound and per-process samples by `pid`.
     fn new(group: u32, class: u8, bound: f64, name: u32, pid: u32) -> Self {
-        SortKey {
-            group,
-            class,
-            bound,
-            name,
-            pid,
-        }
-    }
-
-    fn cmp(&self, other: &SortKey) -> Ordering {
-        self.group
-            .cmp(&other.group)
-            .then(self.class.cmp(&other.class))
-            .then_with(|| self.bound.total_cmp(&other.bound))
-            .then(self.name.cmp(&other.name))
-            .then(self.pid.cmp(&other.pid))
+        debug_assert!(class < 4);
+        // A merge with 2^30 distinct sample names does not fit in memory;
+        // were it to happen, only the order of those samples would suffer.
+        let name = name.min((1 << 30) - 1);
+        // `f64::total_cmp`'s order as an unsigned integer.
+        let bits = bound.to_bits();
+        let ordered = if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | (1 << 63)
+        };
+        let last = ordered.saturating_add(u64::from(pid));
+        SortKey(
+            (u128::from(group) << 96)
+                | (u128::from(class & 3) << 94)
+                | (u128::from(name) << 64)
+                | u128::from(last),
+        )
     }
 }
 
@@ -1852,6 +1859,50 @@ mod tests {
             }
             if next(5) > 0 {
                 m.add_file(kinds[kind], "1", ids);
+            }
+        }
+    }
+
+    #[test]
+    fn packed_sort_keys_order_as_the_fields_do() {
+        // Buckets (pid 0, any bound) and other samples (bound 0.0, any pid).
+        let bounds = [
+            f64::NEG_INFINITY,
+            -2.5,
+            -0.0,
+            0.0,
+            1e-300,
+            0.005,
+            1.0,
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        let mut keys = Vec::new();
+        for group in [0, 1, 7, u32::MAX] {
+            for class in 0..4u8 {
+                for name in [0, 3, (1 << 30) - 1] {
+                    for &b in &bounds {
+                        keys.push((group, class, b, name, 0u32));
+                    }
+                    for pid in [1, 2, 1000, u32::MAX] {
+                        keys.push((group, class, 0.0, name, pid));
+                    }
+                }
+            }
+        }
+        let fields = |a: &(u32, u8, f64, u32, u32), b: &(u32, u8, f64, u32, u32)| {
+            a.0.cmp(&b.0)
+                .then(a.1.cmp(&b.1))
+                .then(a.3.cmp(&b.3))
+                .then(a.2.total_cmp(&b.2))
+                .then(a.4.cmp(&b.4))
+        };
+        for a in &keys {
+            for b in &keys {
+                let packed = SortKey::new(a.0, a.1, a.2, a.3, a.4)
+                    .cmp(&SortKey::new(b.0, b.1, b.2, b.3, b.4));
+                assert_eq!(packed, fields(a, b), "{a:?} {b:?}");
             }
         }
     }
