@@ -62,6 +62,9 @@ if [ -z "$dir" ]; then
 fi
 echo "== generating $dir: $workers Python workers, scale $scale" >&2
 "$python" "$repo/scripts/bench_python.py" generate "$dir" --workers "$workers" --scale "$scale"
+# The workers leave ~60 MiB of dirty pages; write them back now, so that
+# the kernel's writeback does not compete with the timed runs.
+sync
 
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r), $(rustc --version), $("$python" -c 'import sys, prometheus_client as p; from importlib.metadata import version; print("Python", sys.version.split()[0], "prometheus_client", version("prometheus_client"))'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== ours: $ours_label"
