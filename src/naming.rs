@@ -10,9 +10,15 @@ use crate::error::{Error, Result};
 pub const ENV_VAR: &str = "PROMETHEUS_MULTIPROC_DIR";
 /// The deprecated lower-case spelling, honoured with a warning.
 pub const ENV_VAR_DEPRECATED: &str = "prometheus_multiproc_dir";
-/// The number of threads a scrape may use to read, merge and encode
-/// (default: the available parallelism, at most 16); `1` keeps a scrape on
-/// the calling thread. Results do not depend on it.
+/// The number of threads a scrape may use to read and merge the files of
+/// directories of 32 files or more (default: the available parallelism, at
+/// most 16); `1` keeps a scrape on the calling thread. Results do not
+/// depend on it.
+///
+/// ```
+/// use prometheus_multiproc::naming::COLLECT_THREADS_ENV;
+/// assert_eq!(COLLECT_THREADS_ENV, "PROMETHEUS_MULTIPROC_COLLECT_THREADS");
+/// ```
 pub const COLLECT_THREADS_ENV: &str = "PROMETHEUS_MULTIPROC_COLLECT_THREADS";
 
 /// Threads a scrape may use: [`COLLECT_THREADS_ENV`] if set (an unparsable
