@@ -99,8 +99,8 @@ const BYTES_PER_SAMPLE: usize = 72;
 type FamilyEncoder = fn(&Family, &mut Vec<u8>, &mut Scratch);
 
 /// Appends the encoding of `families` to `out`, one family at a time with
-/// `encode`. (Encoding on two threads measured no faster: the cost is in
-/// reading the samples, see `docs/performance.md`.)
+/// `encode`. (Encoding on two threads, or in the merging threads, measured
+/// no faster: see `docs/performance.md`.)
 fn encode_all(families: &[Family], out: &mut Vec<u8>, encode: FamilyEncoder) {
     let samples: usize = families.iter().map(|f| f.samples.len()).sum();
     out.reserve(samples.saturating_mul(BYTES_PER_SAMPLE));
