@@ -50,6 +50,9 @@ pub fn python() -> PathBuf {
     let p = std::env::var_os("PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target/pyenv/bin/python"));
+    // Absolute, since some tests run its neighbours (gunicorn) from another
+    // working directory.
+    let p = std::path::absolute(&p).unwrap_or(p);
     assert!(
         p.exists(),
         "Python reference not found at {}: run scripts/setup-python.sh (scripts/test.sh does)",
