@@ -788,6 +788,8 @@ impl Merger {
         }
         let mut hist_names: FxMap<u32, (Arc<str>, Arc<str>)> = FxMap::default();
         let le: Arc<str> = Arc::from("le");
+        // One string per distinct bound, shared by every bucket with it.
+        let mut le_values: FxMap<u64, Arc<str>> = FxMap::default();
         let mut go = String::new();
         for (h, slots) in per_hist.iter_mut().enumerate() {
             if slots.is_empty() {
@@ -813,15 +815,21 @@ impl Merger {
             for &s in slots.iter() {
                 let b = &buckets[s as usize];
                 acc += b.value;
-                go.clear();
-                push_float_to_go_string(&mut go, b.bound);
+                let le_value = le_values
+                    .entry(b.bound.to_bits())
+                    .or_insert_with(|| {
+                        go.clear();
+                        push_float_to_go_string(&mut go, b.bound);
+                        Arc::from(go.as_str())
+                    })
+                    .clone();
                 push(
                     fam,
                     SortKey::new(rank[ls as usize], 0, b.bound, 0, 0),
                     Pending {
                         name: bucket_name.clone(),
                         labels: ls,
-                        extra: Some((le.clone(), Arc::from(go.as_str()))),
+                        extra: Some((le.clone(), le_value)),
                         value: acc,
                     },
                 );
