@@ -20,8 +20,8 @@
 //!   one kind (counters, histograms, one gauge mode, ...) at a time;
 //!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS=1`
 //!   ([`COLLECT_THREADS_ENV`](naming::COLLECT_THREADS_ENV)) merges on the
-//!   calling thread only. The result is the same as a sequential merge's, bit for bit (see
-//!   `docs/performance.md`).
+//!   calling thread only. The result is the same as a sequential merge's,
+//!   bit for bit (see `docs/performance.md`).
 //! * Empty files (size 0, or nothing written yet) are skipped quietly, as are
 //!   live-gauge files that vanish before they are opened (removed by
 //!   `mark_process_dead`). Other vanished or unreadable files, and corrupt
