@@ -28,7 +28,7 @@
 
 use std::io::{self, Write};
 
-use crate::key::push_float_to_go_string;
+use crate::key::{decimal_digits, push_float_to_go_string};
 use crate::merge::{Family, FamilyKind, Sample};
 
 /// Content type of the text format, as prometheus_client sends it.
@@ -237,21 +237,11 @@ fn push_value(out: &mut Vec<u8>, v: f64, sc: &mut Scratch) {
     // Fast path: whole numbers below a million print as `123.0` (Python's
     // repr; floatToGoString only rewrites positive values from 1e6 on).
     if v.fract() == 0.0 && v.abs() < 1e6 && !(v == 0.0 && v.is_sign_negative()) {
-        let mut n = v.abs() as u32;
         if v < 0.0 {
             out.push(b'-');
         }
-        let mut digits = [0u8; 10];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&digits[i..]);
+        let mut digits = [0u8; 20];
+        out.extend_from_slice(decimal_digits(v.abs() as u64, &mut digits));
         out.extend_from_slice(b".0\n");
         return;
     }
