@@ -283,7 +283,7 @@ impl MultiProcessCollector {
         let units = units(names);
         let threads = threads.min(units.len());
         let parts = if threads < 2 || names.len() < PARALLEL_MIN_FILES {
-            vec![self.merge_files(dirfd, names, std::slice::from_ref(&all))]
+            vec![self.merge_files(dirfd, names, &all, &mut Vec::new())]
         } else {
             let next = AtomicUsize::new(0);
             let work = || self.merge_units(dirfd, names, &units, &next);
@@ -303,9 +303,9 @@ impl MultiProcessCollector {
                             .ok()
                     })
                     .collect();
-                let mut parts = vec![work()];
+                let mut parts = work();
                 for h in others {
-                    parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                    parts.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
                 }
                 parts
             })
@@ -317,7 +317,7 @@ impl MultiProcessCollector {
             // directory order on one thread, so that the conflict is decided
             // exactly as a sequential merge decides it.
             None => {
-                let one = vec![self.merge_files(dirfd, names, std::slice::from_ref(&all))];
+                let one = vec![self.merge_files(dirfd, names, &all, &mut Vec::new())];
                 let (families, mut part) = combine(one).expect("a single part");
                 part.merged_again = true;
                 (families, part)
@@ -334,43 +334,44 @@ impl MultiProcessCollector {
         (families, merged)
     }
 
-    /// One merging thread: takes the next unit until none is left, merging
-    /// all it took with one merger.
+    /// One merging thread: takes the next unit until none is left, and
+    /// merges each with a merger of its own (so that building a unit's
+    /// families, too, is shared out by the queue).
     fn merge_units(
         &self,
         dirfd: &File,
         names: &[(String, FileKind)],
         units: &[Vec<usize>],
         next: &AtomicUsize,
-    ) -> (Vec<Family>, Part) {
-        let mine = std::iter::from_fn(|| units.get(next.fetch_add(1, Ordering::Relaxed)));
-        self.merge_files(dirfd, names, mine)
+    ) -> Vec<(Vec<Family>, Part)> {
+        let mut buf = Vec::new();
+        std::iter::from_fn(|| units.get(next.fetch_add(1, Ordering::Relaxed)))
+            .map(|unit| self.merge_files(dirfd, names, unit, &mut buf))
+            .collect()
     }
 
-    /// Reads and merges the files `names[i]` for each `i` of each unit, in
-    /// the order given, with a merger of their own.
-    fn merge_files<'u>(
+    /// Reads and merges the files `names[i]` for each `i` of `files`, in that
+    /// order, with a merger of their own, reading into `buf`.
+    fn merge_files(
         &self,
         dirfd: &File,
         names: &[(String, FileKind)],
-        units: impl IntoIterator<Item = &'u Vec<usize>>,
+        files: &[usize],
+        buf: &mut Vec<u8>,
     ) -> (Vec<Family>, Part) {
-        let mut st = ScrapeState::default();
-        let mut units_taken = 0;
-        for unit in units {
-            units_taken += 1;
-            for &i in unit {
-                let (name, kind) = &names[i];
-                let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
-                st.read_file(&self.dir, dirfd, name, *kind, pid);
-            }
+        let mut st = ScrapeState {
+            buf: std::mem::take(buf),
+            ..ScrapeState::default()
+        };
+        for &i in files {
+            let (name, kind) = &names[i];
+            let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
+            st.read_file(&self.dir, dirfd, name, *kind, pid);
         }
+        *buf = std::mem::take(&mut st.buf);
         st.stats.entries = st.merger.entries();
         let notes = st.merger.notes();
         let part = Part {
-            // Files of several types met by one merger, out of directory
-            // order if it took several units: see `combine`.
-            order_sensitive: units_taken > 1 && (st.conflicts || !notes.is_empty()),
             merged_again: false,
             warnings: st.warnings,
             stats: st.stats,
@@ -386,9 +387,6 @@ struct Part {
     warnings: Vec<Warning>,
     stats: Stats,
     notes: Vec<String>,
-    /// The merger saw a metric in files of two types or gauge modes, and
-    /// took the files out of directory order.
-    order_sensitive: bool,
     /// The files were merged again on one thread (see `combine`).
     merged_again: bool,
 }
@@ -400,12 +398,13 @@ const PARALLEL_MIN_FILES: usize = 32;
 /// histograms, each gauge mode, ...), each listing its files in directory
 /// order. Merging threads take the units one at a time, the likely largest
 /// first (histograms, then counters, then `all`/`liveall` gauges, then
-/// the kinds with the most files), each thread with a [`Merger`] of its own.
+/// the kinds with the most files), and merge each with a [`Merger`] of its
+/// own.
 ///
-/// A metric lives in files of one kind, so each is merged by one thread,
-/// from its files in exactly the order a sequential merge takes them: the
-/// result is the same, bit for bit. For metrics found in files of two kinds
-/// (type conflicts, gauges written in several modes), see [`combine`].
+/// A metric lives in files of one kind, so each is merged in one unit, from
+/// its files in exactly the order a sequential merge takes them: the result
+/// is the same, bit for bit. For metrics found in files of two kinds (type
+/// conflicts, gauges written in several modes), see [`combine`].
 fn units(names: &[(String, FileKind)]) -> Vec<Vec<usize>> {
     let mut units: Vec<(FileKind, Vec<usize>)> = Vec::new();
     for (i, (_, kind)) in names.iter().enumerate() {
@@ -424,20 +423,16 @@ fn units(names: &[(String, FileKind)]) -> Vec<Vec<usize>> {
     units.into_iter().map(|(_, files)| files).collect()
 }
 
-/// Joins the threads' families (each list sorted by name) into one list
+/// Joins the units' families (each list sorted by name) into one list
 /// sorted by name. `None` if the result could differ from a sequential
 /// merge's: a metric name occurs in two parts (files of two types or gauge
-/// modes, whose outcome depends on the order of all files), or a part met
-/// such a metric after taking files out of directory order. The caller
-/// then merges again on one thread.
+/// modes, whose outcome depends on the order of all files). The caller then
+/// merges again on one thread.
 fn combine(parts: Vec<(Vec<Family>, Part)>) -> Option<(Vec<Family>, Part)> {
     let single = parts.len() == 1;
     let mut families = Vec::new();
     let mut all = Part::default();
     for (f, p) in parts {
-        if p.order_sensitive {
-            return None;
-        }
         families.extend(f);
         all.warnings.extend(p.warnings);
         all.notes.extend(p.notes);
@@ -545,8 +540,6 @@ struct ScrapeState {
     staged: Vec<(KeyId, f64, f64)>,
     warnings: Vec<Warning>,
     stats: Stats,
-    /// A file's entries were dropped for a type conflict.
-    conflicts: bool,
 }
 
 /// Why a file was not merged.
@@ -569,7 +562,6 @@ impl ScrapeState {
             Ok(conflicts) => {
                 self.stats.files_read += 1;
                 for c in conflicts {
-                    self.conflicts = true;
                     self.warn(dir.join(name), c.to_string());
                 }
             }
