@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use prometheus_multiproc::{MultiProcessCollector, expose};
+use prometheus_multiproc::{Error, MultiProcessCollector};
 
 use crate::CliResult;
 
@@ -35,23 +35,23 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult {
     let dir = crate::metrics_dir(args.dir)?;
-    let scrape = MultiProcessCollector::new(&dir)?
-        .with_process_metrics(args.process_metrics)
-        .collect_families()?;
-    scrape.print_warnings();
-    let mut body = Vec::new();
-    match args.format {
-        Format::Text => expose::encode_text(&scrape.families, &mut body),
-        Format::Openmetrics => expose::encode_openmetrics(&scrape.families, &mut body),
-    }
+    let collector = MultiProcessCollector::new(&dir)?.with_process_metrics(args.process_metrics);
+    // Nothing is written unless the whole scrape succeeded: the families
+    // are all merged and encoded before the first write.
     let mut out = std::io::stdout().lock();
-    let written = out
-        .write_all(&body)
-        .and_then(|()| out.flush())
-        .map_err(crate::stdout_error);
+    let scrape = match args.format {
+        Format::Text => collector.encode_text(&mut out),
+        Format::Openmetrics => collector.encode_openmetrics(&mut out),
+    }
+    .and_then(|scrape| out.flush().map(|()| scrape))
+    .map_err(|e| match e.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        // The collection failed (the directory); not a write error.
+        Some(e) => crate::Failure(e.to_string()),
+        None => crate::stdout_error(e),
+    })?;
+    scrape.print_warnings();
     // The process exits next: freeing every sample one by one would only
     // add milliseconds to a large scrape.
     std::mem::forget(scrape);
-    std::mem::forget(body);
-    written
+    Ok(())
 }

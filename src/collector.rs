@@ -43,7 +43,8 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Write};
+use std::ops::Range;
+use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +57,7 @@ use crate::dead::{self, Liveness};
 use crate::error::{Error, Result};
 use crate::expose;
 use crate::format::{self, Corrupt, CorruptKind, Entries, HEADER_LEN};
+use crate::expose::Format;
 use crate::merge::{Family, FamilyKind, KeyId, Merger, TypeConflict};
 use crate::naming::{self, FileKind};
 
@@ -220,6 +222,21 @@ impl MultiProcessCollector {
     /// Fails only when the directory cannot be listed; problems with single
     /// files become [`Warning`]s.
     pub fn collect_families(&self) -> Result<Scrape> {
+        Ok(self.scrape(None)?.0)
+    }
+
+    /// [`collect_families`](Self::collect_families), and appends the families
+    /// encoded in `format` to `out` (for a server's response body).
+    pub(crate) fn scrape_into(&self, format: Format, out: &mut Vec<u8>) -> Result<Scrape> {
+        let (scrape, encoded) = self.scrape(Some(format))?;
+        encoded.append_to(out);
+        Ok(scrape)
+    }
+
+    /// Scans, reads and merges; with `format`, also encodes the families in
+    /// it, returned as the second element (the merging threads encode the
+    /// families they merged).
+    fn scrape(&self, format: Option<Format>) -> Result<(Scrape, Encoded)> {
         let start = Instant::now();
         let dirfd = dead::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let mut names: Vec<(String, FileKind)> = Vec::new();
@@ -236,27 +253,34 @@ impl MultiProcessCollector {
         // the order prometheus_client's glob sees them in, so that float sums
         // round exactly as Python's do (addition is not associative).
 
-        let (mut families, mut st) = self.merge_all(&dirfd, &names, naming::collect_threads());
+        // Process metrics join the families after the merge: encode then.
+        let early = format.filter(|_| !self.process_metrics);
+        let threads = naming::collect_threads();
+        let (mut families, mut st, mut encoded) = self.merge_all(&dirfd, &names, threads, early);
         if self.process_metrics {
             let files = names.iter().map(|(n, _)| n.as_str());
             crate::procfs::append(&self.dir, files, &mut families, &mut st.warnings);
+            if let Some(format) = format {
+                encoded = Encoded::of(format, &families);
+            }
         }
         st.stats.families = families.len();
         st.stats.samples = families.iter().map(|f| f.samples.len()).sum();
         st.stats.duration = start.elapsed();
-        Ok(Scrape {
+        let scrape = Scrape {
             families,
             warnings: st.warnings,
             stats: st.stats,
-        })
+        };
+        Ok((scrape, encoded))
     }
 
     /// Collects and writes the Prometheus text format (byte-compatible with
     /// prometheus_client's `generate_latest`) to `w`. Returns the scrape
     /// (families, warnings, statistics); the warnings are not printed.
     pub fn encode_text<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
-        let scrape = self.collect_families()?;
-        expose::write_text(&scrape.families, w)?;
+        let (scrape, encoded) = self.scrape(Some(Format::Text))?;
+        encoded.write_to(w)?;
         Ok(scrape)
     }
 
@@ -264,29 +288,31 @@ impl MultiProcessCollector {
     /// prometheus_client's `openmetrics.exposition.generate_latest`) to `w`.
     /// Returns the scrape; the warnings are not printed.
     pub fn encode_openmetrics<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
-        let scrape = self.collect_families()?;
-        expose::write_openmetrics(&scrape.families, w)?;
+        let (scrape, encoded) = self.scrape(Some(Format::OpenMetrics))?;
+        encoded.write_to(w)?;
         Ok(scrape)
     }
 }
 
 impl MultiProcessCollector {
     /// Reads and merges `names` (in directory order), on up to `threads`
-    /// threads: see [`units`].
+    /// threads: see [`units`]. With `format`, also returns the families
+    /// encoded.
     fn merge_all(
         &self,
         dirfd: &File,
         names: &[(String, FileKind)],
         threads: usize,
-    ) -> (Vec<Family>, Part) {
+        format: Option<Format>,
+    ) -> (Vec<Family>, Part, Encoded) {
         let all: Vec<usize> = (0..names.len()).collect();
         let units = units(names);
         let threads = threads.min(units.len());
         let parts = if threads < 2 || names.len() < PARALLEL_MIN_FILES {
-            vec![self.merge_files(dirfd, names, &all, &mut Vec::new())]
+            vec![self.merge_files(dirfd, names, &all, &mut Vec::new(), format)]
         } else {
             let next = AtomicUsize::new(0);
-            let work = || self.merge_units(dirfd, names, &units, &next);
+            let work = || self.merge_units(dirfd, names, &units, &next, format);
             let spawner_cpu = placement::current_cpu();
             let helper = || {
                 placement::leave_cpu(spawner_cpu);
@@ -310,17 +336,17 @@ impl MultiProcessCollector {
                 parts
             })
         };
-        let (families, mut merged) = match combine(parts) {
+        let (families, mut merged, encoded) = match combine(parts, format) {
             Some(c) => c,
             // A metric in files of two types or gauge modes, merged out of
             // directory order or on two threads: merge everything again in
             // directory order on one thread, so that the conflict is decided
             // exactly as a sequential merge decides it.
             None => {
-                let one = vec![self.merge_files(dirfd, names, &all, &mut Vec::new())];
-                let (families, mut part) = combine(one).expect("a single part");
+                let one = vec![self.merge_files(dirfd, names, &all, &mut Vec::new(), format)];
+                let (families, mut part, encoded) = combine(one, format).expect("a single part");
                 part.merged_again = true;
-                (families, part)
+                (families, part, encoded)
             }
         };
         // Deterministic warnings, whatever the directory order.
@@ -331,7 +357,7 @@ impl MultiProcessCollector {
                 message: note,
             });
         }
-        (families, merged)
+        (families, merged, encoded)
     }
 
     /// One merging thread: takes the next unit until none is left, and
@@ -343,21 +369,24 @@ impl MultiProcessCollector {
         names: &[(String, FileKind)],
         units: &[Vec<usize>],
         next: &AtomicUsize,
+        format: Option<Format>,
     ) -> Vec<(Vec<Family>, Part)> {
         let mut buf = Vec::new();
         std::iter::from_fn(|| units.get(next.fetch_add(1, Ordering::Relaxed)))
-            .map(|unit| self.merge_files(dirfd, names, unit, &mut buf))
+            .map(|unit| self.merge_files(dirfd, names, unit, &mut buf, format))
             .collect()
     }
 
     /// Reads and merges the files `names[i]` for each `i` of `files`, in that
-    /// order, with a merger of their own, reading into `buf`.
+    /// order, with a merger of their own, reading into `buf`; with `format`,
+    /// encodes the families into the part.
     fn merge_files(
         &self,
         dirfd: &File,
         names: &[(String, FileKind)],
         files: &[usize],
         buf: &mut Vec<u8>,
+        format: Option<Format>,
     ) -> (Vec<Family>, Part) {
         let mut st = ScrapeState {
             buf: std::mem::take(buf),
@@ -371,13 +400,17 @@ impl MultiProcessCollector {
         *buf = std::mem::take(&mut st.buf);
         st.stats.entries = st.merger.entries();
         let notes = st.merger.notes();
-        let part = Part {
-            merged_again: false,
+        let families = st.merger.finish();
+        let mut part = Part {
             warnings: st.warnings,
             stats: st.stats,
             notes,
+            ..Part::default()
         };
-        (st.merger.finish(), part)
+        if let Some(format) = format {
+            format.encode_each(&families, &mut part.text, &mut part.ends);
+        }
+        (families, part)
     }
 }
 
@@ -389,6 +422,10 @@ struct Part {
     notes: Vec<String>,
     /// The files were merged again on one thread (see `combine`).
     merged_again: bool,
+    /// The families encoded, if asked for, one after the other ...
+    text: Vec<u8>,
+    /// ... each ending at this offset of `text`.
+    ends: Vec<usize>,
 }
 
 /// Directories with fewer files are merged on one thread.
@@ -428,27 +465,118 @@ fn units(names: &[(String, FileKind)]) -> Vec<Vec<usize>> {
 /// merge's: a metric name occurs in two parts (files of two types or gauge
 /// modes, whose outcome depends on the order of all files). The caller then
 /// merges again on one thread.
-fn combine(parts: Vec<(Vec<Family>, Part)>) -> Option<(Vec<Family>, Part)> {
+fn combine(
+    parts: Vec<(Vec<Family>, Part)>,
+    format: Option<Format>,
+) -> Option<(Vec<Family>, Part, Encoded)> {
     let single = parts.len() == 1;
-    let mut families = Vec::new();
     let mut all = Part::default();
-    for (f, p) in parts {
-        families.extend(f);
-        all.warnings.extend(p.warnings);
-        all.notes.extend(p.notes);
-        all.stats.files_read += p.stats.files_read;
-        all.stats.files_corrupt += p.stats.files_corrupt;
-        all.stats.files_dead += p.stats.files_dead;
-        all.stats.files_skipped += p.stats.files_skipped;
-        all.stats.entries += p.stats.entries;
+    // Each family, with its part and the range of its bytes in that part's
+    // text (empty when not encoded).
+    let mut pieces: Vec<(Family, (usize, Range<usize>))> = Vec::new();
+    let mut texts = Vec::with_capacity(parts.len());
+    for (p, (families, part)) in parts.into_iter().enumerate() {
+        let mut start = 0;
+        for (i, f) in families.into_iter().enumerate() {
+            let end = part.ends.get(i).copied().unwrap_or(start);
+            pieces.push((f, (p, start..end)));
+            start = end;
+        }
+        texts.push(part.text);
+        all.warnings.extend(part.warnings);
+        all.notes.extend(part.notes);
+        all.stats.files_read += part.stats.files_read;
+        all.stats.files_corrupt += part.stats.files_corrupt;
+        all.stats.files_dead += part.stats.files_dead;
+        all.stats.files_skipped += part.stats.files_skipped;
+        all.stats.entries += part.stats.entries;
     }
     if !single {
-        families.sort_by(|a: &Family, b: &Family| a.name.cmp(&b.name));
-        if families.windows(2).any(|w| w[0].name == w[1].name) {
+        pieces.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        if pieces.windows(2).any(|w| w[0].0.name == w[1].0.name) {
             return None;
         }
     }
-    Some((families, all))
+    let (families, pieces) = pieces.into_iter().unzip();
+    let encoded = Encoded {
+        texts,
+        pieces,
+        trailer: format.map_or(&b""[..], Format::trailer),
+    };
+    Some((families, all, encoded))
+}
+
+/// Families encoded in pieces: each family's bytes are a range of one of
+/// `texts` (one per unit of work), listed in output order in `pieces`, and
+/// `trailer` follows them. Written out with vectored writes, so that the
+/// pieces are never copied into one buffer before being written.
+#[derive(Default)]
+struct Encoded {
+    texts: Vec<Vec<u8>>,
+    pieces: Vec<(usize, Range<usize>)>,
+    trailer: &'static [u8],
+}
+
+impl Encoded {
+    /// `families` encoded in `format` on this thread.
+    fn of(format: Format, families: &[Family]) -> Encoded {
+        let mut text = Vec::new();
+        let mut ends = Vec::new();
+        format.encode_each(families, &mut text, &mut ends);
+        Encoded {
+            pieces: vec![(0, 0..text.len())],
+            texts: vec![text],
+            trailer: format.trailer(),
+        }
+    }
+
+    fn slices(&self) -> Vec<IoSlice<'_>> {
+        self.pieces
+            .iter()
+            .map(|(p, r)| IoSlice::new(&self.texts[*p][r.clone()]))
+            .chain(std::iter::once(IoSlice::new(self.trailer)))
+            .collect()
+    }
+
+    /// Writes all of it to `w` (`Write::write_all_vectored` is unstable).
+    fn write_to<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<()> {
+        let mut slices = self.slices();
+        let mut rest = &mut slices[..];
+        IoSlice::advance_slices(&mut rest, 0);
+        while !rest.is_empty() {
+            match w.write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends all of it to `out`; moves the text instead of copying it
+    /// when `out` is empty and the pieces are one text in order.
+    fn append_to(mut self, out: &mut Vec<u8>) {
+        let mut end = 0;
+        let in_order = self.pieces.iter().all(|(p, r)| {
+            let next = *p == 0 && r.start == end;
+            end = r.end;
+            next
+        });
+        if out.is_empty() && in_order && self.texts.len() == 1 {
+            let mut text = self.texts.swap_remove(0);
+            text.truncate(end);
+            text.extend_from_slice(self.trailer);
+            *out = text;
+            return;
+        }
+        let len: usize = self.pieces.iter().map(|(_, r)| r.len()).sum();
+        out.reserve(len + self.trailer.len());
+        for (p, r) in &self.pieces {
+            out.extend_from_slice(&self.texts[*p][r.clone()]);
+        }
+        out.extend_from_slice(self.trailer);
+    }
 }
 
 /// Where merging threads run.
@@ -1388,9 +1516,21 @@ mod tests {
             assert!(names.len() >= PARALLEL_MIN_FILES);
             let run = |threads| {
                 let dirfd = dead::open_dir(dir.path()).unwrap();
-                let (families, part) = c.merge_all(&dirfd, &names, threads);
+                let (families, part, encoded) =
+                    c.merge_all(&dirfd, &names, threads, Some(Format::Text));
                 let mut text = Vec::new();
-                expose::encode_text(&families, &mut text);
+                encoded.write_to(&mut text).unwrap();
+                // Encoded by the merging threads as it would be afterwards.
+                let mut after = Vec::new();
+                expose::encode_text(&families, &mut after);
+                assert_eq!(text, after);
+                let (families, _, encoded) =
+                    c.merge_all(&dirfd, &names, threads, Some(Format::OpenMetrics));
+                let mut om = Vec::new();
+                encoded.append_to(&mut om);
+                let mut after = Vec::new();
+                expose::encode_openmetrics(&families, &mut after);
+                assert_eq!(om, after);
                 let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
                 let again = part.merged_again;
                 (

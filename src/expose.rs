@@ -90,7 +90,7 @@ pub fn encode_text(families: &[Family], out: &mut Vec<u8>) {
 /// ```
 pub fn encode_openmetrics(families: &[Family], out: &mut Vec<u8>) {
     encode_all(families, out, openmetrics_family);
-    out.extend_from_slice(b"# EOF\n");
+    out.extend_from_slice(Format::OpenMetrics.trailer());
 }
 
 /// A guess of the bytes per sample, to size the output buffer once.
@@ -99,14 +99,54 @@ const BYTES_PER_SAMPLE: usize = 72;
 type FamilyEncoder = fn(&Family, &mut Vec<u8>, &mut Scratch);
 
 /// Appends the encoding of `families` to `out`, one family at a time with
-/// `encode`. (Encoding on two threads, or in the merging threads, measured
-/// no faster: see `docs/performance.md`.)
+/// `encode`.
 fn encode_all(families: &[Family], out: &mut Vec<u8>, encode: FamilyEncoder) {
-    let samples: usize = families.iter().map(|f| f.samples.len()).sum();
-    out.reserve(samples.saturating_mul(BYTES_PER_SAMPLE));
+    reserve_for(families, out);
     let mut scratch = Scratch::default();
     for f in families {
         encode(f, out, &mut scratch);
+    }
+}
+
+fn reserve_for(families: &[Family], out: &mut Vec<u8>) {
+    let samples: usize = families.iter().map(|f| f.samples.len()).sum();
+    out.reserve(samples.saturating_mul(BYTES_PER_SAMPLE));
+}
+
+/// An exposition format, for encoding families in pieces: the collector
+/// encodes each unit's families on the thread that merged them, then puts
+/// the pieces in name order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// [`encode_text`].
+    Text,
+    /// [`encode_openmetrics`].
+    OpenMetrics,
+}
+
+impl Format {
+    /// Appends the encoding of each family of `families` to `out` (without
+    /// the OpenMetrics trailer), and the end offset in `out` of each
+    /// family's bytes to `ends`.
+    pub(crate) fn encode_each(self, families: &[Family], out: &mut Vec<u8>, ends: &mut Vec<usize>) {
+        let encode: FamilyEncoder = match self {
+            Format::Text => text_family,
+            Format::OpenMetrics => openmetrics_family,
+        };
+        reserve_for(families, out);
+        let mut scratch = Scratch::default();
+        for f in families {
+            encode(f, out, &mut scratch);
+            ends.push(out.len());
+        }
+    }
+
+    /// What follows the last family.
+    pub(crate) fn trailer(self) -> &'static [u8] {
+        match self {
+            Format::Text => b"",
+            Format::OpenMetrics => b"# EOF\n",
+        }
     }
 }
 

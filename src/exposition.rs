@@ -32,7 +32,7 @@
 
 use crate::collector::{MultiProcessCollector, Stats, Warning};
 use crate::error::Result;
-use crate::expose::{self, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+use crate::expose::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
 /// An encoded exposition, ready to be sent.
 #[derive(Debug, Clone)]
@@ -62,14 +62,11 @@ impl Rendered {
 /// Prometheus text format 0.0.4 (also for `None`). This is how
 /// prometheus_client chooses. Fails only when the directory cannot be read.
 pub fn render(collector: &MultiProcessCollector, accept: Option<&str>) -> Result<Rendered> {
-    let scrape = collector.collect_families()?;
     let mut body = Vec::new();
-    let content_type = if accept.is_some_and(wants_openmetrics) {
-        expose::encode_openmetrics(&scrape.families, &mut body);
-        OPENMETRICS_CONTENT_TYPE
+    let (scrape, content_type) = if accept.is_some_and(wants_openmetrics) {
+        (collector.scrape_into(Format::OpenMetrics, &mut body)?, OPENMETRICS_CONTENT_TYPE)
     } else {
-        expose::encode_text(&scrape.families, &mut body);
-        TEXT_CONTENT_TYPE
+        (collector.scrape_into(Format::Text, &mut body)?, TEXT_CONTENT_TYPE)
     };
     Ok(Rendered {
         body,
