@@ -749,12 +749,33 @@ impl Merger {
         };
         let gauge_rank: Vec<u32> = gauges.iter().map(|g| name_rank(&g.sample)).collect();
 
+        // At most this many samples per family: sized once, the vectors
+        // below are not grown (and copied) step by step.
+        let mut most = vec![0usize; families.len()];
+        for b in buckets.iter().filter(|b| b.seen) {
+            most[hist_sets[b.hist as usize].0 as usize] += 1;
+        }
+        for &(fam, _) in &hist_sets {
+            most[fam as usize] += 1; // `_count`
+        }
+        for s in plain.iter().filter(|s| s.seen) {
+            most[s.family as usize] += 1;
+        }
+        for g in gauges.iter().filter(|g| g.seen) {
+            most[g.family as usize] += 1;
+        }
+        for p in &pid_slots {
+            let (stats, _) = gauge_full[p.full as usize];
+            most[gauges[stats as usize].family as usize] += 1;
+        }
+
         // Samples are sorted first and built after, so that their label
         // vectors are allocated in output order: encoding then reads memory
         // in sequence instead of chasing pointers all over the heap.
         let mut out: Vec<Option<(Family, Vec<Sorted>)>> = families
             .iter()
-            .map(|f| {
+            .zip(&most)
+            .map(|(f, &most)| {
                 f.kind.map(|kind| {
                     (
                         Family {
@@ -768,7 +789,7 @@ impl Merger {
                             },
                             samples: Vec::new(),
                         },
-                        Vec::new(),
+                        Vec::with_capacity(most),
                     )
                 })
             })
