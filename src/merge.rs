@@ -376,6 +376,9 @@ struct FamilyState {
     mode: Option<GaugeMode>,
     /// Gauges: one bit per mode seen (`GaugeMode as u16`).
     modes_seen: u16,
+    /// The help text of the last key parsed for this family (keys of one
+    /// family nearly always share it: no need to hash it again).
+    key_help: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -460,17 +463,24 @@ pub struct Merger {
     templates: Vec<Template>,
     strings: HashSet<Arc<str>, FxBuild>,
     labelsets: Vec<LabelSet>,
-    labelset_ids: FxMap<LabelSet, u32>,
+    /// Label sets by the addresses of their (interned) strings.
+    labelset_ids: FxMap<Box<[usize]>, u32>,
+    /// Scratch for `labelset`.
+    addrs: Vec<usize>,
+    /// The family of the last key parsed.
+    last_family: u32,
     families: Vec<FamilyState>,
     family_ids: FxMap<Arc<str>, u32>,
     plain: Vec<PlainSeries>,
-    plain_ids: FxMap<(u32, Arc<str>, u32), u32>,
+    /// By family, address of the (interned) sample name, label set.
+    plain_ids: FxMap<(u32, usize, u32), u32>,
     hist_sets: Vec<(u32, u32)>,
     hist_ids: FxMap<(u32, u32), u32>,
     buckets: Vec<BucketSlot>,
     bucket_ids: FxMap<(u32, u64), u32>,
     gauges: Vec<GaugeStats>,
-    gauge_ids: FxMap<(u32, Arc<str>, u32), u32>,
+    /// As `plain_ids`.
+    gauge_ids: FxMap<(u32, usize, u32), u32>,
     /// `(stats, full label set)` of each gauge series with its own labels.
     gauge_full: Vec<(u32, u32)>,
     gauge_full_ids: FxMap<(u32, u32), u32>,
@@ -508,6 +518,8 @@ impl Default for Merger {
             strings: HashSet::default(),
             labelsets: Vec::new(),
             labelset_ids: FxMap::default(),
+            addrs: Vec::new(),
+            last_family: 0,
             families: Vec::new(),
             family_ids: FxMap::default(),
             plain: Vec::new(),
@@ -1006,19 +1018,33 @@ impl Merger {
         a
     }
 
+    /// The id of a label set of interned strings. Interned strings are
+    /// equal exactly when their addresses are (the merger keeps them alive),
+    /// so sets are looked up by addresses, without hashing their text.
     fn labelset(&mut self, pairs: &[(Arc<str>, Arc<str>)]) -> u32 {
-        if let Some(&id) = self.labelset_ids.get(pairs) {
+        self.addrs.clear();
+        for (n, v) in pairs {
+            self.addrs.push(addr(n));
+            self.addrs.push(addr(v));
+        }
+        if let Some(&id) = self.labelset_ids.get(&self.addrs[..]) {
             return id;
         }
         let id = self.labelsets.len() as u32;
-        let set: LabelSet = Arc::from(pairs);
-        self.labelsets.push(set.clone());
-        self.labelset_ids.insert(set, id);
+        self.labelsets.push(Arc::from(pairs));
+        self.labelset_ids.insert(self.addrs.as_slice().into(), id);
         id
     }
 
     fn family_id(&mut self, name: &str) -> u32 {
+        // Keys are mostly first seen family by family.
+        if let Some(f) = self.families.get(self.last_family as usize)
+            && *f.name == *name
+        {
+            return self.last_family;
+        }
         if let Some(&id) = self.family_ids.get(name) {
+            self.last_family = id;
             return id;
         }
         let id = self.families.len() as u32;
@@ -1029,8 +1055,10 @@ impl Merger {
             kind: None,
             mode: None,
             modes_seen: 0,
+            key_help: None,
         });
         self.family_ids.insert(name, id);
+        self.last_family = id;
         id
     }
 
@@ -1049,7 +1077,7 @@ impl Merger {
         let next = self.plain.len() as u32;
         let id = *self
             .plain_ids
-            .entry((family, sample.clone(), labels))
+            .entry((family, addr(&sample), labels))
             .or_insert(next);
         if id == next {
             self.plain.push(PlainSeries {
@@ -1082,7 +1110,14 @@ impl Merger {
                 None
             };
         let family = self.family_id(&k.metric);
-        let help = self.intern(&k.help);
+        let help = match &self.families[family as usize].key_help {
+            Some(h) if **h == *k.help => h.clone(),
+            _ => {
+                let h = self.intern(&k.help);
+                self.families[family as usize].key_help = Some(h.clone());
+                h
+            }
+        };
         let sample = self.intern(&k.sample);
         let mut pairs: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(k.labels.len() + 1);
         for (n, v) in &k.labels {
@@ -1130,7 +1165,7 @@ impl Merger {
                 let next = self.gauges.len() as u32;
                 let stats = *self
                     .gauge_ids
-                    .entry((family, sample.clone(), ls))
+                    .entry((family, addr(&sample), ls))
                     .or_insert(next);
                 if stats == next {
                     self.gauges.push(GaugeStats {
@@ -1314,6 +1349,11 @@ impl SortKey {
                 | u128::from(last),
         )
     }
+}
+
+/// The address of an interned string: its identity within one merger.
+fn addr(s: &Arc<str>) -> usize {
+    Arc::as_ptr(s).cast::<u8>() as usize
 }
 
 /// Numeric identifiers in numeric order, before the others in string order.
