@@ -682,9 +682,25 @@ fn lock_exclusive(file: &File) -> io::Result<()> {
 
 /// Makes the file at least `len` bytes long with its blocks allocated, so
 /// that writes through the mapping can never hit a hole on a full disk.
+///
+/// The part past the file's end is then written with zeros, through
+/// `write(2)`: pages that enter the page cache that way can be large folios,
+/// where pages first touched through the mapping are 4 KiB each, and a
+/// collector reads the former about twice as fast (`docs/performance.md`).
+/// Bytes before the old end (entries of an earlier process with this file)
+/// are never written.
 fn reserve(file: &File, len: usize) -> io::Result<()> {
-    let len = i64::try_from(len).map_err(|_| io::Error::other("file too large"))?;
-    nix::fcntl::posix_fallocate(file, 0, len).map_err(io::Error::from)
+    let end = file.metadata()?.len();
+    let want = i64::try_from(len).map_err(|_| io::Error::other("file too large"))?;
+    nix::fcntl::posix_fallocate(file, 0, want).map_err(io::Error::from)?;
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let mut at = end;
+    while at < len as u64 {
+        let n = (len as u64 - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// Reads `used` and the positions of the entries already in the file.
