@@ -17,7 +17,10 @@
 //!   [`MAX_FILE_SIZE`]) is ever allocated.
 //! * Directories of 32 files or more are merged on as many threads as
 //!   `available_parallelism` allows (at most 16), each taking the files of
-//!   one kind (counters, histograms, one gauge mode, ...) at a time;
+//!   one kind (counters, histograms, one gauge mode, ...) at a time, merging
+//!   them, building their families and, for an exposition, encoding them; a
+//!   thread with no kind left reads files ahead for the threads still
+//!   merging (a few files ahead, at most 32 MiB in all);
 //!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS=1`
 //!   ([`COLLECT_THREADS_ENV`](naming::COLLECT_THREADS_ENV)) merges on the
 //!   calling thread only. The result is the same as a sequential merge's,
@@ -48,7 +51,8 @@ use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus::proto;
@@ -278,6 +282,11 @@ impl MultiProcessCollector {
     /// Collects and writes the Prometheus text format (byte-compatible with
     /// prometheus_client's `generate_latest`) to `w`. Returns the scrape
     /// (families, warnings, statistics); the warnings are not printed.
+    ///
+    /// Nothing is written if the collection fails: the families are all
+    /// merged and encoded (by the merging threads) before the first write.
+    /// The pieces are written with vectored writes, not copied together
+    /// first.
     pub fn encode_text<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
         let (scrape, encoded) = self.scrape(Some(Format::Text))?;
         encoded.write_to(w)?;
@@ -286,7 +295,9 @@ impl MultiProcessCollector {
 
     /// Collects and writes OpenMetrics text (byte-compatible with
     /// prometheus_client's `openmetrics.exposition.generate_latest`) to `w`.
-    /// Returns the scrape; the warnings are not printed.
+    /// Returns the scrape; the warnings are not printed. As with
+    /// [`encode_text`](Self::encode_text), nothing is written if the
+    /// collection fails.
     pub fn encode_openmetrics<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
         let (scrape, encoded) = self.scrape(Some(Format::OpenMetrics))?;
         encoded.write_to(w)?;
@@ -307,12 +318,14 @@ impl MultiProcessCollector {
     ) -> (Vec<Family>, Part, Encoded) {
         let all: Vec<usize> = (0..names.len()).collect();
         let units = units(names);
-        let threads = threads.min(units.len());
+        // One thread per unit, and one more to read ahead for them.
+        let threads = threads.min(units.len() + 1);
         let parts = if threads < 2 || names.len() < PARALLEL_MIN_FILES {
-            vec![self.merge_files(dirfd, names, &all, &mut Vec::new(), format)]
+            vec![self.merge_files(dirfd, names, &all, &mut Vec::new(), format, None)]
         } else {
             let next = AtomicUsize::new(0);
-            let work = || self.merge_units(dirfd, names, &units, &next, format);
+            let aheads = ReadAheads::new(&units);
+            let work = || self.merge_units(dirfd, names, &units, &aheads, &next, format);
             let spawner_cpu = placement::current_cpu();
             let helper = || {
                 placement::leave_cpu(spawner_cpu);
@@ -343,7 +356,7 @@ impl MultiProcessCollector {
             // directory order on one thread, so that the conflict is decided
             // exactly as a sequential merge decides it.
             None => {
-                let one = vec![self.merge_files(dirfd, names, &all, &mut Vec::new(), format)];
+                let one = vec![self.merge_files(dirfd, names, &all, &mut Vec::new(), format, None)];
                 let (families, mut part, encoded) = combine(one, format).expect("a single part");
                 part.merged_again = true;
                 (families, part, encoded)
@@ -362,19 +375,27 @@ impl MultiProcessCollector {
 
     /// One merging thread: takes the next unit until none is left, and
     /// merges each with a merger of its own (so that building a unit's
-    /// families, too, is shared out by the queue).
+    /// families, too, is shared out by the queue); then reads ahead for the
+    /// units other threads are still merging.
     fn merge_units(
         &self,
         dirfd: &File,
         names: &[(String, FileKind)],
         units: &[Vec<usize>],
+        aheads: &ReadAheads,
         next: &AtomicUsize,
         format: Option<Format>,
     ) -> Vec<(Vec<Family>, Part)> {
         let mut buf = Vec::new();
-        std::iter::from_fn(|| units.get(next.fetch_add(1, Ordering::Relaxed)))
-            .map(|unit| self.merge_files(dirfd, names, unit, &mut buf, format))
-            .collect()
+        let parts = std::iter::from_fn(|| {
+            let u = next.fetch_add(1, Ordering::Relaxed);
+            let unit = units.get(u)?;
+            let ahead = Some((aheads, u));
+            Some(self.merge_files(dirfd, names, unit, &mut buf, format, ahead))
+        })
+        .collect();
+        aheads.help(dirfd, names, units);
+        parts
     }
 
     /// Reads and merges the files `names[i]` for each `i` of `files`, in that
@@ -387,15 +408,39 @@ impl MultiProcessCollector {
         files: &[usize],
         buf: &mut Vec<u8>,
         format: Option<Format>,
+        aheads: Option<(&ReadAheads, usize)>,
     ) -> (Vec<Family>, Part) {
+        let ahead = aheads.map(|(a, u)| &a.units[u]);
+        let mut read_ahead = 0;
         let mut st = ScrapeState {
             buf: std::mem::take(buf),
             ..ScrapeState::default()
         };
-        for &i in files {
+        if let Some(a) = ahead {
+            a.active.store(true, Ordering::Release);
+        }
+        for (pos, &i) in files.iter().enumerate() {
             let (name, kind) = &names[i];
             let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
-            st.read_file(&self.dir, dirfd, name, *kind, pid);
+            match aheads.and_then(|(a, u)| Some((a, u, a.units[u].take(pos)?))) {
+                Some((a, u, read)) => {
+                    read_ahead += 1;
+                    if let Ok(image) = &read {
+                        a.buffered.fetch_sub(image.len(), Ordering::AcqRel);
+                    }
+                    if let Some(spare) = st.merge_read(&self.dir, name, *kind, pid, read) {
+                        a.units[u].give_back(spare);
+                    }
+                }
+                None => st.read_file(&self.dir, dirfd, name, *kind, pid),
+            }
+            if let Some((a, u)) = aheads {
+                a.units[u].merged.store(pos + 1, Ordering::Release);
+                a.progressed();
+            }
+        }
+        if let Some(a) = ahead {
+            a.active.store(false, Ordering::Release);
         }
         *buf = std::mem::take(&mut st.buf);
         st.stats.entries = st.merger.entries();
@@ -405,6 +450,7 @@ impl MultiProcessCollector {
             warnings: st.warnings,
             stats: st.stats,
             notes,
+            read_ahead,
             ..Part::default()
         };
         if let Some(format) = format {
@@ -412,6 +458,208 @@ impl MultiProcessCollector {
         }
         (families, part)
     }
+}
+
+/// A file read by a thread other than the one merging it: its image (the
+/// `used` bytes), or why it is skipped.
+type Read = Result<Vec<u8>, Skip>;
+
+/// Files a helper may read ahead of the thread merging their unit ...
+const READ_AHEAD: usize = 8;
+/// ... and bytes read ahead, in all, past which helpers read no more.
+const READ_AHEAD_BYTES: usize = 32 << 20;
+
+/// Read-ahead for one unit of work. A thread with no unit left to take
+/// reads the next files of the units other threads are still merging, so
+/// that a directory dominated by one kind of file (histograms, say) still
+/// keeps every thread busy. Files are claimed in order through `next` (by
+/// a helper, or by the merging thread when it gets there first), and the
+/// merging thread merges them in order: the merge is exactly the
+/// sequential one.
+struct ReadAhead {
+    /// The first position in the unit's file list not claimed yet.
+    next: AtomicUsize,
+    /// Positions merged so far: helpers stay within [`READ_AHEAD`] of it.
+    merged: AtomicUsize,
+    /// A thread is merging the unit.
+    active: AtomicBool,
+    /// Files read by helpers, by position.
+    slots: Box<[Mutex<Option<Read>>]>,
+    /// Buffers handed back by the merging thread, for helpers to read into.
+    pool: Mutex<Vec<Vec<u8>>>,
+}
+
+impl ReadAhead {
+    fn new(files: usize) -> Self {
+        ReadAhead {
+            next: AtomicUsize::new(0),
+            merged: AtomicUsize::new(0),
+            active: AtomicBool::new(false),
+            slots: (0..files).map(|_| Mutex::new(None)).collect(),
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// For the merging thread at `pos`: `None` if it claimed the file and
+    /// reads it itself, else the helper's read (waited for if still under
+    /// way).
+    fn take(&self, pos: usize) -> Option<Read> {
+        if self
+            .next
+            .compare_exchange(pos, pos + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return None;
+        }
+        let slot = &self.slots[pos];
+        let mut spins = 0u32;
+        loop {
+            if let Some(read) = lock(slot).take() {
+                return Some(read);
+            }
+            // A read takes microseconds: spin, then yield.
+            spins += 1;
+            if spins < 100 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        lock(&self.pool).push(buf);
+    }
+
+    /// Claims and reads the next file of `files`, if there is one within
+    /// reach.
+    fn read_next(
+        &self,
+        dirfd: &File,
+        names: &[(String, FileKind)],
+        files: &[usize],
+        buffered: &AtomicUsize,
+    ) -> Next {
+        let pos = self.next.load(Ordering::Acquire);
+        if pos >= files.len() || !self.active.load(Ordering::Acquire) {
+            return Next::Done;
+        }
+        if pos >= self.merged.load(Ordering::Acquire) + READ_AHEAD
+            || buffered.load(Ordering::Acquire) >= READ_AHEAD_BYTES
+            || self
+                .next
+                .compare_exchange(pos, pos + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return Next::Later;
+        }
+        // The slot is filled even if reading panics: the merging thread
+        // waits for it.
+        struct Fill<'a>(&'a Mutex<Option<Read>>, Option<Read>);
+        impl Drop for Fill<'_> {
+            fn drop(&mut self) {
+                let read = self
+                    .1
+                    .take()
+                    .unwrap_or_else(|| Err(Skip::Other("could not be read; skipped".into())));
+                *lock(self.0) = Some(read);
+            }
+        }
+        let mut fill = Fill(&self.slots[pos], None);
+        let mut buf = lock(&self.pool).pop().unwrap_or_default();
+        let (name, kind) = &names[files[pos]];
+        fill.1 = Some(read_image(dirfd, name, *kind, &mut buf).map(|used| {
+            buffered.fetch_add(used, Ordering::AcqRel);
+            buf.truncate(used);
+            buf
+        }));
+        Next::Read
+    }
+}
+
+/// The read-ahead state of every unit, and a way for helpers to wait for
+/// the merging threads.
+struct ReadAheads {
+    units: Vec<ReadAhead>,
+    /// Bytes read ahead and not merged yet.
+    buffered: AtomicUsize,
+    /// Helpers waiting for a merging thread to move on.
+    waiting: AtomicUsize,
+    lock: Mutex<()>,
+    progress: Condvar,
+}
+
+impl ReadAheads {
+    fn new(units: &[Vec<usize>]) -> Self {
+        ReadAheads {
+            units: units.iter().map(|u| ReadAhead::new(u.len())).collect(),
+            buffered: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            progress: Condvar::new(),
+        }
+    }
+
+    /// A merging thread merged one more file.
+    fn progressed(&self) {
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            let _guard = lock(&self.lock);
+            self.progress.notify_all();
+        }
+    }
+
+    /// A helper's loop: reads ahead for the units being merged until none
+    /// has unclaimed files left.
+    fn help(&self, dirfd: &File, names: &[(String, FileKind)], units: &[Vec<usize>]) {
+        let mut idle = 0u32;
+        loop {
+            let mut pending = false;
+            let mut read = false;
+            for (ahead, files) in self.units.iter().zip(units) {
+                match ahead.read_next(dirfd, names, files, &self.buffered) {
+                    Next::Read => read = true,
+                    Next::Later => pending = true,
+                    Next::Done => {}
+                }
+            }
+            if read {
+                idle = 0;
+                continue;
+            }
+            if !pending {
+                return;
+            }
+            // Every unit still being merged is READ_AHEAD files ahead: wait
+            // for a merging thread to move on. It merges a file every few
+            // tens of microseconds, so yield first: being woken from a
+            // sleep can take longer than that (on virtual CPUs, much
+            // longer). Then sleep until woken (the timeout covers a wake-up
+            // sent between our look and our wait).
+            idle += 1;
+            if idle < 200 {
+                std::thread::yield_now();
+                continue;
+            }
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            let guard = lock(&self.lock);
+            let _ = self.progress.wait_timeout(guard, Duration::from_micros(500));
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// What [`ReadAhead::read_next`] did.
+enum Next {
+    /// Read a file.
+    Read,
+    /// Nothing to read now, maybe later.
+    Later,
+    /// Nothing left to read in this unit.
+    Done,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The warnings, statistics and merge notes of merged files.
@@ -422,6 +670,8 @@ struct Part {
     notes: Vec<String>,
     /// The files were merged again on one thread (see `combine`).
     merged_again: bool,
+    /// Files merged that another thread had read (see [`ReadAhead`]).
+    read_ahead: usize,
     /// The families encoded, if asked for, one after the other ...
     text: Vec<u8>,
     /// ... each ending at this offset of `text`.
@@ -490,6 +740,7 @@ fn combine(
         all.stats.files_dead += part.stats.files_dead;
         all.stats.files_skipped += part.stats.files_skipped;
         all.stats.entries += part.stats.entries;
+        all.read_ahead += part.read_ahead;
     }
     if !single {
         pieces.sort_by(|a, b| a.0.name.cmp(&b.0.name));
@@ -686,7 +937,34 @@ impl ScrapeState {
     /// Reads and merges the file `name` of the directory `dir`, open as
     /// `dirfd`.
     fn read_file(&mut self, dir: &Path, dirfd: &File, name: &str, kind: FileKind, pid: &str) {
-        match self.try_read_file(dirfd, name, kind, pid) {
+        let outcome = read_image(dirfd, name, kind, &mut self.buf)
+            .and_then(|used| self.merge_image(used, kind, pid));
+        self.record(dir, name, outcome);
+    }
+
+    /// Merges a file read by another thread (see [`ReadAhead`]); returns
+    /// a buffer for the next read.
+    fn merge_read(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        kind: FileKind,
+        pid: &str,
+        read: Read,
+    ) -> Option<Vec<u8>> {
+        let mut spare = None;
+        let outcome = read.and_then(|image| {
+            let used = image.len();
+            spare = Some(std::mem::replace(&mut self.buf, image));
+            self.merge_image(used, kind, pid)
+        });
+        self.record(dir, name, outcome);
+        spare
+    }
+
+    /// Counts and warns about the outcome of reading and merging one file.
+    fn record(&mut self, dir: &Path, name: &str, outcome: Result<Vec<TypeConflict>, Skip>) {
+        match outcome {
             Ok(conflicts) => {
                 self.stats.files_read += 1;
                 for c in conflicts {
@@ -713,88 +991,10 @@ impl ScrapeState {
         self.warnings.push(Warning { path, message });
     }
 
-    /// Reads and merges one file; returns the type conflicts met.
-    fn try_read_file(
-        &mut self,
-        dirfd: &File,
-        name: &str,
-        kind: FileKind,
-        pid: &str,
-    ) -> Result<Vec<TypeConflict>, Skip> {
-        // Info files describe living processes, as live gauges do.
-        let live = matches!(kind, FileKind::Gauge(m) if m.is_live()) || kind == FileKind::Info;
-        let file = dead::open_no_follow_at(dirfd, name).map_err(|e| match e.kind() {
-            // Removed by mark_process_dead between listing and opening.
-            io::ErrorKind::NotFound if live => Skip::Quiet,
-            io::ErrorKind::NotFound => {
-                Skip::Other("vanished before it could be read; skipped".into())
-            }
-            _ if e.raw_os_error() == Some(libc::ELOOP) => {
-                Skip::Other("is a symbolic link; skipped".into())
-            }
-            _ => Skip::Other(format!("cannot open: {e}; skipped")),
-        })?;
-        let size = file_size(&file)?;
-        if size == 0 {
-            return Err(Skip::Quiet);
-        }
-        if size > MAX_FILE_SIZE {
-            return Err(Skip::Other(format!(
-                "{size} bytes is larger than the limit of {MAX_FILE_SIZE}; skipped"
-            )));
-        }
-
-        let mut header = [0u8; HEADER_LEN];
-        let n = read_full_at(&file, &mut header, 0)
-            .map_err(|e| Skip::Other(format!("cannot read: {e}; skipped")))?;
-        if n < HEADER_LEN {
-            return Err(corrupt(0, CorruptKind::ShortHeader { len: n }));
-        }
-        let used = format::read_used(&header).unwrap_or(0);
-        if used == 0 {
-            return Err(Skip::Quiet);
-        }
-        if used < HEADER_LEN as i32 {
-            return Err(corrupt(0, CorruptKind::BadUsed { used: used.into() }));
-        }
-        let used = used as usize;
-
-        // A writer of this crate holds its lock while alive; if the probe
-        // cannot tell (no marker, locking unsupported), read the file.
-        if live && dead::probe_liveness(&file, &header) == Liveness::Dead {
-            return Err(Skip::Dead);
-        }
-
-        // The file may have grown since fstat; look again before giving up.
-        let mut size = size;
-        if used as u64 > size {
-            size = file_size(&file)?;
-            if used as u64 > size {
-                return Err(corrupt(
-                    0,
-                    CorruptKind::UsedPastEnd {
-                        used,
-                        len: size.try_into().unwrap_or(usize::MAX),
-                    },
-                ));
-            }
-        }
-
-        if self.buf.len() < used {
-            self.buf.resize(used, 0);
-        }
-        let data = &mut self.buf[..used];
-        data[..HEADER_LEN].copy_from_slice(&header);
-        let n = read_full_at(&file, &mut data[HEADER_LEN..], HEADER_LEN as u64)
-            .map_err(|e| Skip::Other(format!("cannot read: {e}; skipped")))?;
-        if n < used - HEADER_LEN {
-            return Err(Skip::Other(format!(
-                "shrank to {} bytes while being read (used field {used}); skipped",
-                HEADER_LEN + n
-            )));
-        }
-        drop(file);
-
+    /// Merges the file image `self.buf[..used]`; returns the type
+    /// conflicts met.
+    fn merge_image(&mut self, used: usize, kind: FileKind, pid: &str) -> Result<Vec<TypeConflict>, Skip> {
+        let data = &self.buf[..used];
         self.staged.clear();
         self.merger.start_file();
         let entries = Entries::new(data).map_err(|c| Skip::Corrupt(c.to_string()))?;
@@ -812,6 +1012,85 @@ impl ScrapeState {
         Ok(report.conflicts)
     }
 }
+
+/// Reads the file `name` of the directory open as `dirfd` into `buf`;
+/// returns its `used` length (the bytes of `buf` that hold it).
+fn read_image(dirfd: &File, name: &str, kind: FileKind, buf: &mut Vec<u8>) -> Result<usize, Skip> {
+    // Info files describe living processes, as live gauges do.
+    let live = matches!(kind, FileKind::Gauge(m) if m.is_live()) || kind == FileKind::Info;
+    let file = dead::open_no_follow_at(dirfd, name).map_err(|e| match e.kind() {
+        // Removed by mark_process_dead between listing and opening.
+        io::ErrorKind::NotFound if live => Skip::Quiet,
+        io::ErrorKind::NotFound => {
+            Skip::Other("vanished before it could be read; skipped".into())
+        }
+        _ if e.raw_os_error() == Some(libc::ELOOP) => {
+            Skip::Other("is a symbolic link; skipped".into())
+        }
+        _ => Skip::Other(format!("cannot open: {e}; skipped")),
+    })?;
+    let size = file_size(&file)?;
+    if size == 0 {
+        return Err(Skip::Quiet);
+    }
+    if size > MAX_FILE_SIZE {
+        return Err(Skip::Other(format!(
+            "{size} bytes is larger than the limit of {MAX_FILE_SIZE}; skipped"
+        )));
+    }
+
+    let mut header = [0u8; HEADER_LEN];
+    let n = read_full_at(&file, &mut header, 0)
+        .map_err(|e| Skip::Other(format!("cannot read: {e}; skipped")))?;
+    if n < HEADER_LEN {
+        return Err(corrupt(0, CorruptKind::ShortHeader { len: n }));
+    }
+    let used = format::read_used(&header).unwrap_or(0);
+    if used == 0 {
+        return Err(Skip::Quiet);
+    }
+    if used < HEADER_LEN as i32 {
+        return Err(corrupt(0, CorruptKind::BadUsed { used: used.into() }));
+    }
+    let used = used as usize;
+
+    // A writer of this crate holds its lock while alive; if the probe
+    // cannot tell (no marker, locking unsupported), read the file.
+    if live && dead::probe_liveness(&file, &header) == Liveness::Dead {
+        return Err(Skip::Dead);
+    }
+
+    // The file may have grown since fstat; look again before giving up.
+    let mut size = size;
+    if used as u64 > size {
+        size = file_size(&file)?;
+        if used as u64 > size {
+            return Err(corrupt(
+                0,
+                CorruptKind::UsedPastEnd {
+                    used,
+                    len: size.try_into().unwrap_or(usize::MAX),
+                },
+            ));
+        }
+    }
+
+    if buf.len() < used {
+        buf.resize(used, 0);
+    }
+    let data = &mut buf[..used];
+    data[..HEADER_LEN].copy_from_slice(&header);
+    let n = read_full_at(&file, &mut data[HEADER_LEN..], HEADER_LEN as u64)
+        .map_err(|e| Skip::Other(format!("cannot read: {e}; skipped")))?;
+    if n < used - HEADER_LEN {
+        return Err(Skip::Other(format!(
+            "shrank to {} bytes while being read (used field {used}); skipped",
+            HEADER_LEN + n
+        )));
+    }
+    Ok(used)
+}
+
 
 fn corrupt(offset: usize, kind: CorruptKind) -> Skip {
     Skip::Corrupt(Corrupt { offset, kind }.to_string())
@@ -1500,6 +1779,93 @@ mod tests {
             );
         }
         std::fs::write(dir.join("counter_99.db"), b"\x10\x00\x00\x00junkjunk").unwrap();
+    }
+
+    /// One kind of file only: one unit, merged by one thread while the
+    /// others read ahead for it.
+    #[test]
+    fn read_ahead_equals_sequential() {
+        let dir = tempfile::tempdir().unwrap();
+        for w in 0..80u32 {
+            let name = format!("histogram_{w}.db");
+            match w {
+                // Corrupt, empty, not a regular file: skipped, with warnings.
+                7 => std::fs::write(dir.path().join(&name), b"\x30\x00\x00\x00junk").unwrap(),
+                11 => std::fs::write(dir.path().join(&name), b"").unwrap(),
+                13 => std::fs::create_dir(dir.path().join(&name)).unwrap(),
+                _ => {
+                    let v = 0.1 * f64::from(w + 1);
+                    let mut entries = vec![(k("lat", "lat_sum", &[], "L."), v, 0.0)];
+                    for (i, le) in ["0.1", "0.5", "+Inf"].iter().enumerate() {
+                        entries.push((k("lat", "lat_bucket", &[("le", le)], "L."), v * i as f64, 0.0));
+                    }
+                    // Files of very different sizes.
+                    for i in 0..(w % 5) * 200 {
+                        let p = i.to_string();
+                        entries.push((k("big", "big_sum", &[("p", &p)], "B."), v, 0.0));
+                    }
+                    write(dir.path(), &name, &entries);
+                }
+            }
+        }
+        let c = MultiProcessCollector::new(dir.path()).unwrap();
+        let names: Vec<(String, FileKind)> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|n| naming::parse_file_name(&n).map(|(k, _)| (n.clone(), k)))
+            .collect();
+        let run = |threads| {
+            let dirfd = dead::open_dir(dir.path()).unwrap();
+            let (families, part, encoded) =
+                c.merge_all(&dirfd, &names, threads, Some(Format::Text));
+            let mut text = Vec::new();
+            encoded.write_to(&mut text).unwrap();
+            assert!(!families.is_empty());
+            let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
+            (
+                (String::from_utf8(text).unwrap(), warnings, part.stats),
+                part.read_ahead,
+            )
+        };
+        let (one, none) = run(1);
+        assert_eq!(none, 0);
+        assert_eq!(one.1.len(), 2, "{:?}", one.1);
+        assert_eq!((one.2.files_corrupt, one.2.files_skipped), (1, 2));
+        for threads in 2..=4 {
+            for _ in 0..5 {
+                // How many files the helper gets to read depends on the
+                // scheduler; the result may not.
+                assert_eq!(run(threads).0, one, "{threads} threads");
+            }
+        }
+
+        // The same with a helper that certainly read ahead: it reads the
+        // first READ_AHEAD files before the merge starts, then goes on
+        // beside it.
+        let dirfd = dead::open_dir(dir.path()).unwrap();
+        let all: Vec<usize> = (0..names.len()).collect();
+        let units = vec![all];
+        let aheads = ReadAheads::new(&units);
+        aheads.units[0].active.store(true, Ordering::Release);
+        for _ in 0..READ_AHEAD {
+            let next = aheads.units[0].read_next(&dirfd, &names, &units[0], &aheads.buffered);
+            assert!(matches!(next, Next::Read));
+        }
+        let next = aheads.units[0].read_next(&dirfd, &names, &units[0], &aheads.buffered);
+        assert!(matches!(next, Next::Later), "no further than READ_AHEAD");
+        let (families, part) = std::thread::scope(|s| {
+            s.spawn(|| aheads.help(&dirfd, &names, &units));
+            let ahead = Some((&aheads, 0));
+            c.merge_files(&dirfd, &names, &units[0], &mut Vec::new(), None, ahead)
+        });
+        assert!(part.read_ahead >= READ_AHEAD);
+        let (families, mut part, _) = combine(vec![(families, part)], None).unwrap();
+        part.warnings.sort_by(|a, b| a.path.cmp(&b.path)); // as merge_all does
+        let mut text = Vec::new();
+        expose::encode_text(&families, &mut text);
+        let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!((String::from_utf8(text).unwrap(), warnings, part.stats), one);
+        assert_eq!(aheads.buffered.load(Ordering::Acquire), 0);
     }
 
     #[test]
