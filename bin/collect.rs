@@ -34,6 +34,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
+    crate::tune_malloc_for_scrapes();
     let dir = crate::metrics_dir(args.dir)?;
     let collector = MultiProcessCollector::new(&dir)?.with_process_metrics(args.process_metrics);
     // Nothing is written unless the whole scrape succeeded: the families

@@ -96,6 +96,7 @@ struct State {
 type Resp = Response<Full<Bytes>>;
 
 pub fn run(args: Args) -> CliResult {
+    crate::tune_malloc_for_scrapes();
     let dir = crate::metrics_dir(args.dir)?;
     std::fs::read_dir(&dir).map_err(|e| fail!("metrics directory {}: {e}", dir.display()))?;
     if !args.telemetry_path.starts_with('/') {
