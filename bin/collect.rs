@@ -45,14 +45,19 @@ pub fn run(args: Args) -> CliResult {
         Format::Openmetrics => collector.encode_openmetrics(&mut out),
     }
     .and_then(|scrape| out.flush().map(|()| scrape))
-    .map_err(|e| match e.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
-        // The collection failed (the directory); not a write error.
-        Some(e) => crate::Failure(e.to_string()),
-        None => crate::stdout_error(e),
-    })?;
+    .map_err(failure)?;
     scrape.print_warnings();
     // The process exits next: freeing every sample one by one would only
     // add milliseconds to a large scrape.
     std::mem::forget(scrape);
     Ok(())
+}
+
+/// The failure for an error of `encode_*`: the collection failed (the
+/// directory; the error is the library's), or writing to stdout did.
+fn failure(e: std::io::Error) -> crate::Failure {
+    match e.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        Some(e) => crate::Failure(e.to_string()),
+        None => crate::stdout_error(e),
+    }
 }

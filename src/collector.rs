@@ -46,13 +46,13 @@
 
 use std::fmt;
 use std::fs::File;
-use std::ops::Range;
 use std::io::{self, IoSlice, Write};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::proto;
@@ -60,8 +60,8 @@ use prometheus::proto;
 use crate::dead::{self, Liveness};
 use crate::error::{Error, Result};
 use crate::expose;
-use crate::format::{self, Corrupt, CorruptKind, Entries, HEADER_LEN};
 use crate::expose::Format;
+use crate::format::{self, Corrupt, CorruptKind, Entries, HEADER_LEN};
 use crate::merge::{Family, FamilyKind, KeyId, Merger, TypeConflict};
 use crate::naming::{self, FileKind};
 
@@ -642,7 +642,9 @@ impl ReadAheads {
             }
             self.waiting.fetch_add(1, Ordering::AcqRel);
             let guard = lock(&self.lock);
-            let _ = self.progress.wait_timeout(guard, Duration::from_micros(500));
+            let _ = self
+                .progress
+                .wait_timeout(guard, Duration::from_micros(500));
             self.waiting.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -993,7 +995,12 @@ impl ScrapeState {
 
     /// Merges the file image `self.buf[..used]`; returns the type
     /// conflicts met.
-    fn merge_image(&mut self, used: usize, kind: FileKind, pid: &str) -> Result<Vec<TypeConflict>, Skip> {
+    fn merge_image(
+        &mut self,
+        used: usize,
+        kind: FileKind,
+        pid: &str,
+    ) -> Result<Vec<TypeConflict>, Skip> {
         let data = &self.buf[..used];
         self.staged.clear();
         self.merger.start_file();
@@ -1021,9 +1028,7 @@ fn read_image(dirfd: &File, name: &str, kind: FileKind, buf: &mut Vec<u8>) -> Re
     let file = dead::open_no_follow_at(dirfd, name).map_err(|e| match e.kind() {
         // Removed by mark_process_dead between listing and opening.
         io::ErrorKind::NotFound if live => Skip::Quiet,
-        io::ErrorKind::NotFound => {
-            Skip::Other("vanished before it could be read; skipped".into())
-        }
+        io::ErrorKind::NotFound => Skip::Other("vanished before it could be read; skipped".into()),
         _ if e.raw_os_error() == Some(libc::ELOOP) => {
             Skip::Other("is a symbolic link; skipped".into())
         }
@@ -1090,7 +1095,6 @@ fn read_image(dirfd: &File, name: &str, kind: FileKind, buf: &mut Vec<u8>) -> Re
     }
     Ok(used)
 }
-
 
 fn corrupt(offset: usize, kind: CorruptKind) -> Skip {
     Skip::Corrupt(Corrupt { offset, kind }.to_string())
@@ -1797,7 +1801,11 @@ mod tests {
                     let v = 0.1 * f64::from(w + 1);
                     let mut entries = vec![(k("lat", "lat_sum", &[], "L."), v, 0.0)];
                     for (i, le) in ["0.1", "0.5", "+Inf"].iter().enumerate() {
-                        entries.push((k("lat", "lat_bucket", &[("le", le)], "L."), v * i as f64, 0.0));
+                        entries.push((
+                            k("lat", "lat_bucket", &[("le", le)], "L."),
+                            v * i as f64,
+                            0.0,
+                        ));
                     }
                     // Files of very different sizes.
                     for i in 0..(w % 5) * 200 {
@@ -1864,7 +1872,10 @@ mod tests {
         let mut text = Vec::new();
         expose::encode_text(&families, &mut text);
         let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
-        assert_eq!((String::from_utf8(text).unwrap(), warnings, part.stats), one);
+        assert_eq!(
+            (String::from_utf8(text).unwrap(), warnings, part.stats),
+            one
+        );
         assert_eq!(aheads.buffered.load(Ordering::Acquire), 0);
     }
 

@@ -64,9 +64,15 @@ impl Rendered {
 pub fn render(collector: &MultiProcessCollector, accept: Option<&str>) -> Result<Rendered> {
     let mut body = Vec::new();
     let (scrape, content_type) = if accept.is_some_and(wants_openmetrics) {
-        (collector.scrape_into(Format::OpenMetrics, &mut body)?, OPENMETRICS_CONTENT_TYPE)
+        (
+            collector.scrape_into(Format::OpenMetrics, &mut body)?,
+            OPENMETRICS_CONTENT_TYPE,
+        )
     } else {
-        (collector.scrape_into(Format::Text, &mut body)?, TEXT_CONTENT_TYPE)
+        (
+            collector.scrape_into(Format::Text, &mut body)?,
+            TEXT_CONTENT_TYPE,
+        )
     };
     Ok(Rendered {
         body,
