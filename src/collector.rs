@@ -416,9 +416,9 @@ impl MultiProcessCollector {
             buf: std::mem::take(buf),
             ..ScrapeState::default()
         };
-        if let Some(a) = ahead {
-            a.active.store(true, Ordering::Release);
-        }
+        // Helpers read ahead while this is alive, and stop when it is
+        // dropped, also if merging panics (they would wait for us forever).
+        let active = ahead.map(Active::new);
         for (pos, &i) in files.iter().enumerate() {
             let (name, kind) = &names[i];
             let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
@@ -439,9 +439,7 @@ impl MultiProcessCollector {
                 a.progressed();
             }
         }
-        if let Some(a) = ahead {
-            a.active.store(false, Ordering::Release);
-        }
+        drop(active);
         *buf = std::mem::take(&mut st.buf);
         st.stats.entries = st.merger.entries();
         let notes = st.merger.notes();
@@ -457,6 +455,22 @@ impl MultiProcessCollector {
             format.encode_each(&families, &mut part.text, &mut part.ends);
         }
         (families, part)
+    }
+}
+
+/// Marks a unit as being merged ([`ReadAhead::active`]) while alive.
+struct Active<'a>(&'a ReadAhead);
+
+impl<'a> Active<'a> {
+    fn new(ahead: &'a ReadAhead) -> Self {
+        ahead.active.store(true, Ordering::Release);
+        Active(ahead)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.store(false, Ordering::Release);
     }
 }
 
