@@ -1893,6 +1893,52 @@ mod tests {
         assert_eq!(aheads.buffered.load(Ordering::Acquire), 0);
     }
 
+    /// Pieces from several parts come out in order through writers that
+    /// take a few bytes at a time, are interrupted, or stop taking any.
+    #[test]
+    fn encoded_pieces_are_written_whole() {
+        let encoded = Encoded {
+            texts: vec![b"0123456789".to_vec(), b"abcdefghij".to_vec()],
+            pieces: vec![(1, 0..4), (0, 0..3), (1, 4..4), (0, 3..10), (1, 4..10)],
+            trailer: b"# EOF\n",
+        };
+        let expected = b"abcd0123456789efghij# EOF\n".to_vec();
+
+        /// Takes at most 3 bytes per call, and is interrupted every other.
+        struct Trickle(Vec<u8>, bool);
+        impl Write for Trickle {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.1 = !self.1;
+                if self.1 {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                let n = buf.len().min(3);
+                self.0.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = Trickle(Vec::new(), false);
+        encoded.write_to(&mut w).unwrap();
+        assert_eq!(w.0, expected);
+
+        let mut v = Vec::new();
+        encoded.write_to(&mut v).unwrap();
+        assert_eq!(v, expected);
+
+        // A writer that stops taking bytes is an error, not a loop.
+        let mut full = [0u8; 5];
+        let e = encoded.write_to(&mut &mut full[..]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WriteZero);
+        assert_eq!(&full, b"abcd0");
+
+        let mut out = b"head ".to_vec();
+        encoded.append_to(&mut out);
+        assert_eq!(out, [&b"head "[..], &expected].concat());
+    }
+
     #[test]
     fn parallel_merge_equals_sequential() {
         for (conflict, mixed_modes) in [(false, false), (false, true), (true, false)] {
