@@ -410,7 +410,8 @@ impl MultiProcessCollector {
         format: Option<Format>,
         aheads: Option<(&ReadAheads, usize)>,
     ) -> (Vec<Family>, Part) {
-        let ahead = aheads.map(|(a, u)| &a.units[u]);
+        // The read-ahead state of all units, and of this one.
+        let ahead = aheads.map(|(all, u)| (all, &all.units[u]));
         let mut read_ahead = 0;
         let mut st = ScrapeState {
             buf: std::mem::take(buf),
@@ -418,25 +419,25 @@ impl MultiProcessCollector {
         };
         // Helpers read ahead while this is alive, and stop when it is
         // dropped, also if merging panics (they would wait for us forever).
-        let active = ahead.map(Active::new);
+        let active = ahead.map(|(_, unit)| Active::new(unit));
         for (pos, &i) in files.iter().enumerate() {
             let (name, kind) = &names[i];
             let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
-            match aheads.and_then(|(a, u)| Some((a, u, a.units[u].take(pos)?))) {
-                Some((a, u, read)) => {
+            match ahead.and_then(|(all, unit)| Some((all, unit, unit.take(pos)?))) {
+                Some((all, unit, read)) => {
                     read_ahead += 1;
                     if let Ok(image) = &read {
-                        a.buffered.fetch_sub(image.len(), Ordering::AcqRel);
+                        all.buffered.fetch_sub(image.len(), Ordering::AcqRel);
                     }
                     if let Some(spare) = st.merge_read(&self.dir, name, *kind, pid, read) {
-                        a.units[u].give_back(spare);
+                        unit.give_back(spare);
                     }
                 }
                 None => st.read_file(&self.dir, dirfd, name, *kind, pid),
             }
-            if let Some((a, u)) = aheads {
-                a.units[u].merged.store(pos + 1, Ordering::Release);
-                a.progressed();
+            if let Some((all, unit)) = ahead {
+                unit.merged.store(pos + 1, Ordering::Release);
+                all.progressed();
             }
         }
         drop(active);
@@ -1799,6 +1800,37 @@ mod tests {
         std::fs::write(dir.join("counter_99.db"), b"\x10\x00\x00\x00junkjunk").unwrap();
     }
 
+    /// The names of the metrics files in `dir`, in directory order.
+    fn listed(dir: &Path) -> Vec<(String, FileKind)> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|n| naming::parse_file_name(&n).map(|(k, _)| (n.clone(), k)))
+            .collect()
+    }
+
+    /// Merges `names` of `dir` on up to `threads` threads, encoded in
+    /// `format` by the merging threads: the text, the families, the part.
+    fn merged(
+        c: &MultiProcessCollector,
+        dir: &Path,
+        names: &[(String, FileKind)],
+        threads: usize,
+        format: Format,
+    ) -> (String, Vec<Family>, Part) {
+        let dirfd = dead::open_dir(dir).unwrap();
+        let (families, part, encoded) = c.merge_all(&dirfd, names, threads, Some(format));
+        let mut text = Vec::new();
+        encoded.write_to(&mut text).unwrap();
+        (String::from_utf8(text).unwrap(), families, part)
+    }
+
+    /// What two merges must agree on: text, warnings, counts.
+    fn outcome(text: String, part: &Part) -> (String, Vec<String>, Stats) {
+        let warnings = part.warnings.iter().map(|w| w.to_string()).collect();
+        (text, warnings, part.stats.clone())
+    }
+
     /// One kind of file only: one unit, merged by one thread while the
     /// others read ahead for it.
     #[test]
@@ -1831,23 +1863,11 @@ mod tests {
             }
         }
         let c = MultiProcessCollector::new(dir.path()).unwrap();
-        let names: Vec<(String, FileKind)> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter_map(|n| naming::parse_file_name(&n).map(|(k, _)| (n.clone(), k)))
-            .collect();
+        let names = listed(dir.path());
         let run = |threads| {
-            let dirfd = dead::open_dir(dir.path()).unwrap();
-            let (families, part, encoded) =
-                c.merge_all(&dirfd, &names, threads, Some(Format::Text));
-            let mut text = Vec::new();
-            encoded.write_to(&mut text).unwrap();
+            let (text, families, part) = merged(&c, dir.path(), &names, threads, Format::Text);
             assert!(!families.is_empty());
-            let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
-            (
-                (String::from_utf8(text).unwrap(), warnings, part.stats),
-                part.read_ahead,
-            )
+            (outcome(text, &part), part.read_ahead)
         };
         let (one, none) = run(1);
         assert_eq!(none, 0);
@@ -1885,11 +1905,7 @@ mod tests {
         part.warnings.sort_by(|a, b| a.path.cmp(&b.path)); // as merge_all does
         let mut text = Vec::new();
         expose::encode_text(&families, &mut text);
-        let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
-        assert_eq!(
-            (String::from_utf8(text).unwrap(), warnings, part.stats),
-            one
-        );
+        assert_eq!(outcome(String::from_utf8(text).unwrap(), &part), one);
         assert_eq!(aheads.buffered.load(Ordering::Acquire), 0);
     }
 
@@ -1945,35 +1961,20 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             mixed_dir(dir.path(), conflict, mixed_modes);
             let c = MultiProcessCollector::new(dir.path()).unwrap();
-            let names: Vec<(String, FileKind)> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .filter_map(|n| naming::parse_file_name(&n).map(|(k, _)| (n.clone(), k)))
-                .collect();
+            let names = listed(dir.path());
             assert!(names.len() >= PARALLEL_MIN_FILES);
             let run = |threads| {
-                let dirfd = dead::open_dir(dir.path()).unwrap();
-                let (families, part, encoded) =
-                    c.merge_all(&dirfd, &names, threads, Some(Format::Text));
-                let mut text = Vec::new();
-                encoded.write_to(&mut text).unwrap();
+                let (text, families, part) = merged(&c, dir.path(), &names, threads, Format::Text);
                 // Encoded by the merging threads as it would be afterwards.
                 let mut after = Vec::new();
                 expose::encode_text(&families, &mut after);
-                assert_eq!(text, after);
-                let (families, _, encoded) =
-                    c.merge_all(&dirfd, &names, threads, Some(Format::OpenMetrics));
-                let mut om = Vec::new();
-                encoded.append_to(&mut om);
+                assert_eq!(text.as_bytes(), after);
+                let (om, families, _) =
+                    merged(&c, dir.path(), &names, threads, Format::OpenMetrics);
                 let mut after = Vec::new();
                 expose::encode_openmetrics(&families, &mut after);
-                assert_eq!(om, after);
-                let warnings: Vec<String> = part.warnings.iter().map(|w| w.to_string()).collect();
-                let again = part.merged_again;
-                (
-                    (String::from_utf8(text).unwrap(), warnings, part.stats),
-                    again,
-                )
+                assert_eq!(om.as_bytes(), after);
+                (outcome(text, &part), part.merged_again)
             };
             let (one, again) = run(1);
             assert!(!again);
