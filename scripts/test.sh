@@ -19,4 +19,4 @@ export PROMETHEUS_BIN=/usr/bin/prometheus
 [ -x "$PYTHON" ] || { echo "test.sh: $PYTHON missing" >&2; exit 1; }
 [ -x "$PROMETHEUS_BIN" ] || { echo "test.sh: $PROMETHEUS_BIN missing" >&2; exit 1; }
 
-cargo test --all-features --locked "$@"
+cargo test --workspace --all-features --locked "$@"

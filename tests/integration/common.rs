@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -39,9 +40,14 @@ impl Dir {
     }
 }
 
-/// The repository root.
+/// The repository root (also for the command's package in `bin/`, whose
+/// tests share these fixtures: its nearest ancestor holding `tests/python`).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|p| p.join("tests/python").is_dir())
+        .unwrap_or(here)
+        .to_path_buf()
 }
 
 /// The Python interpreter with prometheus_client 0.26.0. Tests fail (never
@@ -278,4 +284,52 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A forked worker that runs `f`, reports ready, and exits when told to
+/// (or is killed if the test fails first).
+pub struct Held {
+    pid: nix::unistd::Pid,
+    ctl: std::os::unix::net::UnixStream,
+    stopped: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(self.pid, None);
+        }
+    }
+}
+
+impl Held {
+    pub fn spawn(f: impl FnOnce()) -> Held {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let pid = fork_worker(move || {
+            f();
+            let mut s = theirs;
+            s.write_all(b"r").unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).unwrap();
+        });
+        let mut ctl = ours;
+        let mut b = [0u8; 1];
+        ctl.read_exact(&mut b).unwrap();
+        Held {
+            pid,
+            ctl,
+            stopped: false,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    pub fn stop(mut self) {
+        self.stopped = true;
+        self.ctl.write_all(b"q").unwrap();
+        wait_ok(self.pid);
+    }
 }

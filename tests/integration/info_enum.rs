@@ -1,61 +1,11 @@
 //! Info and Enum in multiprocess mode: forked workers write them, our collector merges them (one sample per label set in use; the most recent state wins), and prometheus_client's own collector still reads the directory without error.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use prometheus::Opts;
 use prometheus_multiproc::{Enum, EnumVec, Info, MultiProcessCollector};
 
-use crate::common::{Dir, fork_worker, py_samples, run_py, value_of, wait_ok};
-
-/// A forked worker that runs `f`, reports ready, and exits when told to
-/// (or is killed if the test fails first).
-pub struct Held {
-    pid: nix::unistd::Pid,
-    ctl: UnixStream,
-    stopped: bool,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if !self.stopped {
-            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(self.pid, None);
-        }
-    }
-}
-
-impl Held {
-    pub fn spawn(f: impl FnOnce()) -> Held {
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        let pid = fork_worker(move || {
-            f();
-            let mut s = theirs;
-            s.write_all(b"r").unwrap();
-            let mut b = [0u8; 1];
-            s.read_exact(&mut b).unwrap();
-        });
-        let mut ctl = ours;
-        let mut b = [0u8; 1];
-        ctl.read_exact(&mut b).unwrap();
-        Held {
-            pid,
-            ctl,
-            stopped: false,
-        }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.pid.as_raw()
-    }
-
-    pub fn stop(mut self) {
-        self.stopped = true;
-        self.ctl.write_all(b"q").unwrap();
-        wait_ok(self.pid);
-    }
-}
+use crate::common::{Dir, Held, py_samples, run_py, value_of};
 
 fn text(dir: &Path, openmetrics: bool) -> String {
     let c = MultiProcessCollector::new(dir).unwrap();

@@ -2,8 +2,6 @@
 
 #[cfg(feature = "axum")]
 mod axum_endpoint;
-#[cfg(feature = "cli")]
-mod cli;
 mod common;
 mod info_enum;
 #[cfg(feature = "tower")]
@@ -11,6 +9,4 @@ mod integrations;
 mod interop;
 mod process_metrics;
 mod reliability;
-#[cfg(feature = "cli")]
-mod sidecar;
 mod writer;

@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 use prometheus_multiproc::merge::Family;
 use prometheus_multiproc::{Counter, MultiProcessCollector};
 
-use crate::common::{Dir, in_worker};
-use crate::info_enum::Held;
+use crate::common::{Dir, Held, in_worker};
 
 fn family<'a>(fams: &'a [Family], name: &str) -> &'a Family {
     fams.iter()
@@ -67,34 +66,6 @@ fn living_workers_only() {
         of(&rss, big.pid()) > of(&rss, small.pid()) + 50.0 * 1024.0 * 1024.0,
         "{rss:?}"
     );
-    // The command's opt-in flag gives the same families.
-    #[cfg(feature = "cli")]
-    {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prometheus-multiproc"))
-            .args(["collect", "--collector.process", "--dir"])
-            .arg(d.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            text.contains(&format!(
-                "process_resident_memory_bytes{{pid=\"{}\"}} ",
-                big.pid()
-            )),
-            "{text}"
-        );
-        let plain = std::process::Command::new(env!("CARGO_BIN_EXE_prometheus-multiproc"))
-            .args(["collect", "--dir"])
-            .arg(d.path())
-            .output()
-            .unwrap();
-        assert!(
-            !String::from_utf8(plain.stdout)
-                .unwrap()
-                .contains("process_resident")
-        );
-    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
