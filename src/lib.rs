@@ -76,26 +76,27 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(feature = "axum")]
-pub mod axum_endpoint;
-pub mod collector;
+mod collect;
+mod encoding;
 pub mod error;
-pub mod expose;
-pub mod exposition;
 pub mod format;
-pub mod key;
+mod integrations;
 pub mod merge;
-#[cfg(feature = "tower")]
-pub mod middleware;
-pub mod naming;
-pub mod procfs;
-pub mod timing;
-
-mod dead;
 mod metrics;
-mod mmap;
-mod slot;
-mod writer;
+mod write;
+
+#[cfg(feature = "axum")]
+pub use integrations::axum as axum_endpoint;
+#[cfg(feature = "tower")]
+pub use integrations::tower as middleware;
+
+pub use collect::{collector, procfs};
+pub use encoding::{render as exposition, text as expose};
+pub use format::{key, naming};
+pub use metrics::timing;
+
+use collect::dead;
+use write::{mmap, slot, writer};
 
 pub use collector::MultiProcessCollector;
 pub use dead::{

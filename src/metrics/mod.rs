@@ -6,6 +6,7 @@ mod histogram;
 mod info;
 mod stateset;
 mod summary;
+pub mod timing;
 mod vec;
 
 pub use counter::{Counter, CounterVec};

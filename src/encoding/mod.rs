@@ -1,0 +1,4 @@
+//! Encoding merged families for exposition: the Prometheus text format and OpenMetrics.
+
+pub mod render;
+pub mod text;
