@@ -34,8 +34,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use prometheus_multiproc::MultiProcessCollector;
+use prometheus_multiproc::format::parse_file_name;
 use prometheus_multiproc::format::{HEADER_LEN, read_used};
-use prometheus_multiproc::naming::parse_file_name;
 
 const CHILD_ENV: &str = "PM_COLLECTOR_BENCH_CHILD";
 

@@ -30,7 +30,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use prometheus::{HistogramOpts, Opts};
-use prometheus_multiproc::naming::{ENV_VAR, ENV_VAR_DEPRECATED};
+use prometheus_multiproc::env::{ENV_VAR, ENV_VAR_DEPRECATED};
 use prometheus_multiproc::{
     CounterVec, Gauge, GaugeMode, HistogramVec, MetricsDir, MultiProcessCollector,
     mark_process_dead_in, mark_worker_dead_in, set_worker_id,
@@ -187,7 +187,7 @@ fn requests_total(exposition: &str) -> f64 {
 fn merged_text(dir: &Path) -> CliResult<String> {
     let mut body = Vec::new();
     let scrape = MultiProcessCollector::new(dir)?.collect_families()?;
-    prometheus_multiproc::expose::encode_text(&scrape.families, &mut body);
+    prometheus_multiproc::encoding::encode_text(&scrape.families, &mut body);
     String::from_utf8(body).map_err(|_| fail!("demo: exposition is not UTF-8"))
 }
 

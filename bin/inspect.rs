@@ -5,9 +5,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use prometheus_multiproc::format::parse_file_name;
 use prometheus_multiproc::format::{self, Corrupt, CorruptKind, Entries, HEADER_LEN};
-use prometheus_multiproc::naming::parse_file_name;
-use prometheus_multiproc::{Liveness, key, probe_liveness};
+use prometheus_multiproc::{Liveness, format as key, probe_liveness};
 
 use crate::{CliResult, fail};
 

@@ -95,11 +95,11 @@ pub fn metrics_dir(arg: Option<PathBuf>) -> CliResult<PathBuf> {
             )),
             Err(e) => Err(fail!("metrics directory {}: {e}", path.display())),
         },
-        None => prometheus_multiproc::naming::dir_from_env().map_err(|e| {
+        None => prometheus_multiproc::env::dir_from_env().map_err(|e| {
             if e.is_env_not_set() {
                 fail!(
                     "no metrics directory: pass --dir DIR or set {}",
-                    prometheus_multiproc::naming::ENV_VAR
+                    prometheus_multiproc::env::ENV_VAR
                 )
             } else {
                 e.into()

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use prometheus_multiproc::naming::FileKind;
+use prometheus_multiproc::format::FileKind;
 use prometheus_multiproc::{GaugeMode, mark_worker_dead_in, remove_dead_live_files};
 
 use crate::{CliResult, fail, metrics_dir};
@@ -32,7 +32,7 @@ pub fn run(args: Args) -> CliResult {
         return Err(fail!("mark-dead: give one or more PIDs, or --auto"));
     }
     for id in &args.pids {
-        if !prometheus_multiproc::naming::is_valid_worker_id(id) {
+        if !prometheus_multiproc::format::is_valid_worker_id(id) {
             return Err(fail!(
                 "mark-dead: invalid PID or worker id {id:?}: use a number or 1 to 64 characters of [A-Za-z0-9.-]"
             ));

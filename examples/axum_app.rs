@@ -26,8 +26,8 @@ use axum::routing::get;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork};
-use prometheus_multiproc::middleware::MetricsLayer;
-use prometheus_multiproc::{Enum, MetricsDir, MultiProcessCollector, exposition};
+use prometheus_multiproc::integrations::tower::MetricsLayer;
+use prometheus_multiproc::{Enum, MetricsDir, MultiProcessCollector, encoding as exposition};
 
 type BoxError = Box<dyn std::error::Error>;
 

@@ -22,8 +22,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use prometheus_multiproc::MultiProcessCollector;
+use prometheus_multiproc::format::parse_file_name;
 use prometheus_multiproc::format::{HEADER_LEN, read_used};
-use prometheus_multiproc::naming::parse_file_name;
 
 fn raw_read(dir: &Path, buf: &mut Vec<u8>) -> usize {
     let mut total = 0;

@@ -35,7 +35,7 @@ pub struct Error {
 #[derive(Debug)]
 enum ErrorKind {
     /// Neither `PROMETHEUS_MULTIPROC_DIR` nor the deprecated variable is set.
-    EnvNotSet,
+    EnvNotSet { variable: &'static str },
     /// The metrics directory is missing, not a directory, or not usable.
     BadDir {
         path: PathBuf,
@@ -55,9 +55,9 @@ enum ErrorKind {
 }
 
 impl Error {
-    pub(crate) fn env_not_set() -> Self {
+    pub(crate) fn env_not_set(variable: &'static str) -> Self {
         Error {
-            kind: ErrorKind::EnvNotSet,
+            kind: ErrorKind::EnvNotSet { variable },
         }
     }
 
@@ -134,7 +134,7 @@ impl Error {
 
     /// True when no metrics directory was configured in the environment.
     pub fn is_env_not_set(&self) -> bool {
-        matches!(self.kind, ErrorKind::EnvNotSet)
+        matches!(self.kind, ErrorKind::EnvNotSet { .. })
     }
 
     /// True when the metrics directory is missing or unusable.
@@ -175,10 +175,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ErrorKind::EnvNotSet => write!(
+            ErrorKind::EnvNotSet { variable } => write!(
                 f,
-                "{} is not set: set it to the shared metrics directory",
-                crate::naming::ENV_VAR
+                "{variable} is not set: set it to the shared metrics directory"
             ),
             ErrorKind::BadDir {
                 path,
@@ -219,7 +218,7 @@ impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
         let kind = match &err.kind {
             ErrorKind::Io { source, .. } => source.kind(),
-            ErrorKind::EnvNotSet | ErrorKind::BadDir { .. } => io::ErrorKind::NotFound,
+            ErrorKind::EnvNotSet { .. } | ErrorKind::BadDir { .. } => io::ErrorKind::NotFound,
             ErrorKind::FileFull { .. } => io::ErrorKind::StorageFull,
             _ => io::ErrorKind::InvalidInput,
         };

@@ -41,13 +41,13 @@
 //! ```
 //!
 //! An increment is an atomic operation on a slot of the mapped file: no lock,
-//! no system call. See [`mod@format`] for the file layout and [`merge`] for the
-//! merge rules.
+//! no system call. See [`mod@format`] for the file layout and
+//! `docs/format.md` for the merge rules.
 //!
 //! Beyond prometheus_client's multiprocess mode: [`Info`] and [`Enum`] (and
 //! their `*Vec`s), [`timing`] helpers for closures and futures, a `/metrics`
-//! response for any framework ([`exposition::render`]), HTTP middleware for
-//! tower-based servers (`middleware::MetricsLayer`, feature `tower`), and
+//! response for any framework ([`encoding::render`]), HTTP middleware for
+//! tower-based servers (`integrations::tower::MetricsLayer`, feature `tower`), and
 //! per-worker process metrics
 //! ([`MultiProcessCollector::with_process_metrics`]). See
 //! `docs/integrations.md`.
@@ -77,39 +77,36 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod collect;
-mod encoding;
-pub mod error;
+pub mod encoding;
+pub mod env;
+mod error;
 pub mod format;
-mod integrations;
+pub mod integrations;
 pub mod merge;
 mod metrics;
 mod write;
 
-#[cfg(feature = "axum")]
-pub use integrations::axum as axum_endpoint;
-#[cfg(feature = "tower")]
-pub use integrations::tower as middleware;
+/// The `prometheus` crate this crate builds on (its `Opts`, `HistogramOpts`,
+/// `Registry`, `Encoder`s and `core::Collector`), re-exported so that a
+/// dependent uses the same version.
+pub use prometheus;
+pub use prometheus::{HistogramOpts, Opts};
 
-pub use collect::{collector, procfs};
-pub use encoding::{render as exposition, text as expose};
-pub use format::{key, naming};
-pub use metrics::timing;
-
-use collect::dead;
-use write::{mmap, slot, writer};
-
-pub use collector::MultiProcessCollector;
-pub use dead::{
+pub use collect::collector::{MultiProcessCollector, Scrape, Stats, Warning};
+pub use collect::dead::{
     Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,
     remove_dead_live_files,
 };
+pub use collect::{MAX_FILE_SIZE, to_metric_families};
 pub use error::{Error, Result};
+pub use format::GaugeMode;
+pub use merge::{Family, FamilyKind, Sample};
+pub use metrics::timing;
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Enum, EnumVec, Gauge, GaugeVec, Histogram,
     HistogramTimer, HistogramVec, Info, InfoVec, MetricVec, Summary, SummaryVec,
 };
-pub use naming::GaugeMode;
-pub use writer::{FILE_MODE_ENV, MetricsDir, WORKER_ID_ENV, set_worker_id};
+pub use write::writer::{MetricsDir, set_worker_id};
 
 /// Advanced traits.
 pub mod core {

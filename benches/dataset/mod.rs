@@ -40,9 +40,9 @@ use std::io::Write;
 use std::path::Path;
 
 use prometheus_multiproc::GaugeMode;
+use prometheus_multiproc::format::FileKind;
 use prometheus_multiproc::format::{INITIAL_SIZE, build_file};
-use prometheus_multiproc::key::{encode_key, float_to_go_string};
-use prometheus_multiproc::naming::FileKind;
+use prometheus_multiproc::format::{encode_key, float_to_go_string};
 
 /// The default histogram bounds (prometheus_client's), `+Inf` included.
 pub const BUCKETS: [f64; 15] = prometheus_multiproc::DEFAULT_BUCKETS;

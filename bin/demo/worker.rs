@@ -4,7 +4,9 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use prometheus_multiproc::{CounterVec, Gauge, HistogramVec, MultiProcessCollector, expose};
+use prometheus_multiproc::{
+    CounterVec, Gauge, HistogramVec, MultiProcessCollector, encoding as expose,
+};
 
 use super::http::{self, ReadError, Request};
 

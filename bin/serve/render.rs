@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use prometheus_multiproc::collector::Stats;
+use prometheus_multiproc::Stats;
 use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
-use prometheus_multiproc::{MultiProcessCollector, expose};
+use prometheus_multiproc::{MultiProcessCollector, encoding as expose};
 
 /// What the client asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use prometheus_multiproc::naming::FileKind;
+use prometheus_multiproc::format::FileKind;
 use prometheus_multiproc::{GaugeMode, MultiProcessCollector};
 
 fn dir() -> &'static PathBuf {
@@ -56,5 +56,5 @@ fuzz_target!(|data: &[u8]| {
     out.clear();
     scrape.encode_openmetrics(&mut out);
     assert!(std::str::from_utf8(&out).is_ok());
-    let _ = prometheus_multiproc::collector::to_metric_families(&scrape.families);
+    let _ = prometheus_multiproc::to_metric_families(&scrape.families);
 });

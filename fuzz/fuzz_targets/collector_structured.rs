@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use prometheus_multiproc::format::{LOCK_MARKER, build_file};
-use prometheus_multiproc::key::encode_key;
-use prometheus_multiproc::naming::FileKind;
+use prometheus_multiproc::format::encode_key;
+use prometheus_multiproc::format::FileKind;
 use prometheus_multiproc::{GaugeMode, MultiProcessCollector};
 
 #[derive(Arbitrary, Debug)]
@@ -103,5 +103,5 @@ fuzz_target!(|files: Vec<File>| {
     out.clear();
     scrape.encode_openmetrics(&mut out);
     assert!(std::str::from_utf8(&out).is_ok());
-    let _ = prometheus_multiproc::collector::to_metric_families(&scrape.families);
+    let _ = prometheus_multiproc::to_metric_families(&scrape.families);
 });

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use libfuzzer_sys::fuzz_target;
 use prometheus_multiproc::format::{Entries, HEADER_LEN};
-use prometheus_multiproc::key::{decode_key, encode_key};
+use prometheus_multiproc::format::{decode_key, encode_key};
 
 /// Counts the bytes requested while `COUNTING` is set.
 struct Counting;

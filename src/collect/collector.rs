@@ -22,7 +22,7 @@
 //!   thread with no kind left reads files ahead for the threads still
 //!   merging (a few files ahead, at most 32 MiB in all);
 //!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS=1`
-//!   ([`COLLECT_THREADS_ENV`](naming::COLLECT_THREADS_ENV)) merges on the
+//!   ([`COLLECT_THREADS_ENV`](crate::env::COLLECT_THREADS_ENV)) merges on the
 //!   calling thread only. The result is the same as a sequential merge's,
 //!   bit for bit (see `docs/performance.md`).
 //! * Empty files (size 0, or nothing written yet) are skipped quietly, as are
@@ -51,15 +51,14 @@ use std::time::{Duration, Instant};
 
 use prometheus::proto;
 
-pub use super::convert::to_metric_families;
+use super::convert::to_metric_families;
 use super::dead;
 use super::encoded::Encoded;
-pub use super::read::MAX_FILE_SIZE;
+use crate::encoding::text;
+use crate::encoding::text::Format;
 use crate::error::{Error, Result};
-use crate::expose;
-use crate::expose::Format;
+use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
-use crate::naming::{self, FileKind};
 
 /// Something wrong with one file (or the directory); the scrape went on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,15 +119,15 @@ impl Scrape {
     }
 
     /// Appends the Prometheus text format of the families to `out`
-    /// (see [`expose::encode_text`]).
+    /// (see [`text::encode_text`]).
     pub fn encode_text(&self, out: &mut Vec<u8>) {
-        expose::encode_text(&self.families, out)
+        text::encode_text(&self.families, out)
     }
 
     /// Appends OpenMetrics text of the families to `out`
-    /// (see [`expose::encode_openmetrics`]).
+    /// (see [`text::encode_openmetrics`]).
     pub fn encode_openmetrics(&self, out: &mut Vec<u8>) {
-        expose::encode_openmetrics(&self.families, out)
+        text::encode_openmetrics(&self.families, out)
     }
 }
 
@@ -145,7 +144,7 @@ impl Scrape {
 /// ```
 /// use prometheus_multiproc::MultiProcessCollector;
 /// use prometheus_multiproc::format::build_file;
-/// use prometheus_multiproc::key::encode_key;
+/// use prometheus_multiproc::format::encode_key;
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let key = encode_key("jobs", "jobs_total", &[], "Jobs done.");
@@ -184,7 +183,7 @@ impl MultiProcessCollector {
     /// the deprecated `prometheus_multiproc_dir`).
     pub fn from_env() -> Result<Self> {
         Ok(MultiProcessCollector {
-            dir: naming::dir_from_env()?,
+            dir: crate::env::dir_from_env()?,
             process_metrics: false,
         })
     }
@@ -197,7 +196,7 @@ impl MultiProcessCollector {
     /// Also exports, at every scrape, the CPU, memory, file descriptors and
     /// start time of each living worker that has files in the directory,
     /// with a `pid` label, and their sums (Linux only; see
-    /// [`procfs`](crate::procfs) for the families and how workers are found).
+    /// [`procfs`](crate::collect::procfs) for the families and how workers are found).
     ///
     /// ```
     /// # let tmp = tempfile::tempdir().unwrap();
@@ -252,11 +251,11 @@ impl MultiProcessCollector {
 
         // Process metrics join the families after the merge: encode then.
         let early = format.filter(|_| !self.process_metrics);
-        let threads = naming::collect_threads();
+        let threads = crate::env::collect_threads();
         let (mut families, mut st, mut encoded) = self.merge_all(&dirfd, &names, threads, early);
         if self.process_metrics {
             let files = names.iter().map(|(n, _)| n.as_str());
-            crate::procfs::append(&self.dir, files, &mut families, &mut st.warnings);
+            crate::collect::procfs::append(&self.dir, files, &mut families, &mut st.warnings);
             if let Some(format) = format {
                 encoded = Encoded::of(format, &families);
             }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use prometheus::proto;
 
-use crate::expose;
+use crate::encoding::text;
 use crate::merge::{Family, FamilyKind};
 
 /// Converts merged families to the `prometheus` crate's `MetricFamily`
@@ -40,7 +40,7 @@ fn label_pairs<'a>(labels: impl IntoIterator<Item = LabelRef<'a>>) -> Vec<proto:
         .into_iter()
         .map(|(k, v)| {
             let mut p = proto::LabelPair::default();
-            p.set_name(expose::escaped_label_name(k));
+            p.set_name(text::escaped_label_name(k));
             p.set_value(v.to_string());
             p
         })
@@ -69,11 +69,7 @@ fn simple_families(f: &Family, out: &mut Vec<proto::MetricFamily>) {
                 } else {
                     proto::MetricType::GAUGE
                 };
-                out.push(new_family(
-                    expose::escaped_metric_name(&s.name),
-                    &f.help,
-                    typ,
-                ));
+                out.push(new_family(text::escaped_metric_name(&s.name), &f.help, typ));
                 out.len() - 1
             }
         };
@@ -142,7 +138,7 @@ fn structured_family(f: &Family) -> Option<proto::MetricFamily> {
     } else {
         proto::MetricType::SUMMARY
     };
-    let mut mf = new_family(expose::escaped_metric_name(&f.name), &f.help, typ);
+    let mut mf = new_family(text::escaped_metric_name(&f.name), &f.help, typ);
     for (base, mut g) in groups {
         let mut m = proto::Metric::from_label(label_pairs(base));
         g.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -6,8 +6,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::format::naming::{self, FileKind, GaugeMode};
 use crate::format::{HEADER_LEN, has_lock_marker};
-use crate::naming::{self, FileKind, GaugeMode};
 
 /// Removes the live-gauge files of process `pid` from the directory in
 /// `PROMETHEUS_MULTIPROC_DIR`: exactly the files prometheus_client's
@@ -21,7 +21,7 @@ use crate::naming::{self, FileKind, GaugeMode};
 /// prometheus_multiproc::mark_process_dead(pid).unwrap();
 /// ```
 pub fn mark_process_dead(pid: i32) -> Result<()> {
-    mark_process_dead_in(naming::dir_from_env()?, pid)
+    mark_process_dead_in(crate::env::dir_from_env()?, pid)
 }
 
 /// [`mark_process_dead`] for an explicit directory. Also accepts a worker id

@@ -3,7 +3,7 @@
 use std::io::{self, IoSlice, Write};
 use std::ops::Range;
 
-use crate::expose::Format;
+use crate::encoding::text::Format;
 use crate::merge::Family;
 
 /// Families encoded in pieces: each family's bytes are a range of one of

@@ -1,13 +1,16 @@
 //! Collecting: the collector API, reading the files, merging them in parallel, liveness of workers, and per-process metrics.
 
-pub mod collector;
+pub(crate) mod collector;
 mod convert;
 pub(crate) mod dead;
 mod encoded;
 mod parallel;
 mod placement;
-pub mod procfs;
+pub(crate) mod procfs;
 mod read;
 mod scrape;
 #[cfg(test)]
 mod tests;
+
+pub use convert::to_metric_families;
+pub use read::MAX_FILE_SIZE;

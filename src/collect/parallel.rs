@@ -11,9 +11,9 @@ use super::encoded::Encoded;
 use super::placement;
 use super::read::read_image;
 use super::scrape::{ScrapeState, Skip};
-use crate::expose::Format;
+use crate::encoding::text::Format;
+use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
-use crate::naming::{self, FileKind};
 
 impl MultiProcessCollector {
     /// Reads and merges `names` (in directory order), on up to `threads`

@@ -43,7 +43,7 @@
 
 use std::path::Path;
 
-use crate::collector::Warning;
+use crate::collect::collector::Warning;
 use crate::merge::Family;
 
 /// Appends the process families for the living processes behind
@@ -66,11 +66,11 @@ mod linux {
     use std::path::Path;
     use std::sync::Arc;
 
-    use crate::collector::Warning;
-    use crate::dead::{self, Liveness};
+    use crate::collect::collector::Warning;
+    use crate::collect::dead::{self, Liveness};
     use crate::format::HEADER_LEN;
+    use crate::format::naming::{self, GaugeMode};
     use crate::merge::{Family, FamilyKind, Sample};
-    use crate::naming::{self, GaugeMode};
 
     /// What `/proc` says about one process.
     #[derive(Debug, Clone, PartialEq)]
@@ -341,7 +341,7 @@ mod linux {
 mod tests {
     use super::linux::*;
     use crate::format::build_file;
-    use crate::key::encode_key;
+    use crate::format::key::encode_key;
 
     #[test]
     fn stat_parsing() {

@@ -6,8 +6,8 @@ use std::os::unix::fs::FileExt;
 
 use super::dead::{self, Liveness};
 use super::scrape::Skip;
+use crate::format::naming::FileKind;
 use crate::format::{self, Corrupt, CorruptKind, HEADER_LEN};
-use crate::naming::FileKind;
 
 /// Files larger than this (1 GiB) are skipped with a warning.
 pub const MAX_FILE_SIZE: u64 = 1 << 30;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use super::collector::{Stats, Warning};
 use super::parallel::Read;
 use super::read::{corrupt, read_image};
+use crate::format::naming::FileKind;
 use crate::format::{self, CorruptKind, Entries};
 use crate::merge::{KeyId, Merger, TypeConflict};
-use crate::naming::FileKind;
 
 /// Per-scrape state: the merger, reused buffers, warnings, counters.
 #[derive(Default)]

@@ -9,13 +9,13 @@ use super::collector::*;
 use super::encoded::Encoded;
 use super::parallel::*;
 use super::scrape::ScrapeState;
-use crate::dead;
-use crate::expose::{self, Format};
+use crate::collect::dead;
+use crate::encoding::text::{self, Format};
+use crate::format::key::encode_key;
+use crate::format::naming::GaugeMode;
+use crate::format::naming::{self, FileKind};
 use crate::format::{LOCK_MARKER, build_file};
-use crate::key::encode_key;
 use crate::merge::{Family, FamilyKind};
-use crate::naming::GaugeMode;
-use crate::naming::{self, FileKind};
 
 fn write(dir: &Path, name: &str, entries: &[(String, f64, f64)]) {
     let e: Vec<(&[u8], f64, f64)> = entries
@@ -588,7 +588,7 @@ fn read_ahead_equals_sequential() {
     let (families, mut part, _) = combine(vec![(families, part)], None).unwrap();
     part.warnings.sort_by(|a, b| a.path.cmp(&b.path)); // as merge_all does
     let mut text = Vec::new();
-    expose::encode_text(&families, &mut text);
+    text::encode_text(&families, &mut text);
     assert_eq!(outcome(String::from_utf8(text).unwrap(), &part), one);
     assert_eq!(aheads.buffered.load(Ordering::Acquire), 0);
 }
@@ -651,11 +651,11 @@ fn parallel_merge_equals_sequential() {
             let (text, families, part) = merged(&c, dir.path(), &names, threads, Format::Text);
             // Encoded by the merging threads as it would be afterwards.
             let mut after = Vec::new();
-            expose::encode_text(&families, &mut after);
+            text::encode_text(&families, &mut after);
             assert_eq!(text.as_bytes(), after);
             let (om, families, _) = merged(&c, dir.path(), &names, threads, Format::OpenMetrics);
             let mut after = Vec::new();
-            expose::encode_openmetrics(&families, &mut after);
+            text::encode_openmetrics(&families, &mut after);
             assert_eq!(om.as_bytes(), after);
             (outcome(text, &part), part.merged_again)
         };

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use prometheus_multiproc::{Counter, MetricsDir, MultiProcessCollector};
-//! use prometheus_multiproc::exposition::render;
+//! use prometheus_multiproc::encoding::render;
 //! # let tmp = tempfile::tempdir().unwrap();
 //! # let dir = MetricsDir::open(tmp.path()).unwrap();
 //! # Counter::new_in(&dir, "hits_total", "Hits.").unwrap().inc();
@@ -23,16 +23,16 @@
 //! ```ignore
 //! async fn metrics(State(c): State<MultiProcessCollector>, headers: HeaderMap) -> impl IntoResponse {
 //!     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-//!     match prometheus_multiproc::exposition::render(&c, accept) {
+//!     match prometheus_multiproc::encoding::render(&c, accept) {
 //!         Ok(r) => ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response(),
 //!         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
 //!     }
 //! }
 //! ```
 
-use crate::collector::{MultiProcessCollector, Stats, Warning};
+use crate::collect::collector::{MultiProcessCollector, Stats, Warning};
+use crate::encoding::text::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 use crate::error::Result;
-use crate::expose::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
 /// An encoded exposition, ready to be sent.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ pub fn render(collector: &MultiProcessCollector, accept: Option<&str>) -> Result
 /// parameter, if any, is not 0.
 ///
 /// ```
-/// use prometheus_multiproc::exposition::wants_openmetrics;
+/// use prometheus_multiproc::encoding::wants_openmetrics;
 /// assert!(wants_openmetrics("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
 /// assert!(!wants_openmetrics("application/openmetrics-text;q=0"));
 /// assert!(!wants_openmetrics("text/plain;version=0.0.4"));

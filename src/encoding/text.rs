@@ -28,7 +28,7 @@
 
 use std::io::{self, Write};
 
-use crate::key::{decimal_digits, push_float_to_go_string};
+use crate::format::key::{decimal_digits, push_float_to_go_string};
 use crate::merge::{Family, FamilyKind, Sample};
 
 /// Content type of the text format, as prometheus_client sends it.
@@ -43,7 +43,7 @@ const CHUNK: usize = 64 * 1024;
 /// Appends the text format of `families` to `out`.
 ///
 /// ```
-/// use prometheus_multiproc::expose::encode_text;
+/// use prometheus_multiproc::encoding::encode_text;
 /// use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
 ///
 /// let fam = Family {
@@ -71,7 +71,7 @@ pub fn encode_text(families: &[Family], out: &mut Vec<u8>) {
 /// Appends OpenMetrics text for `families` to `out`, `# EOF` included.
 ///
 /// ```
-/// use prometheus_multiproc::expose::encode_openmetrics;
+/// use prometheus_multiproc::encoding::encode_openmetrics;
 /// use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
 ///
 /// let fam = Family {
@@ -113,11 +113,19 @@ fn reserve_for(families: &[Family], out: &mut Vec<u8>) {
     out.reserve(samples.saturating_mul(BYTES_PER_SAMPLE));
 }
 
-/// An exposition format, for encoding families in pieces: the collector
-/// encodes each unit's families on the thread that merged them, then puts
-/// the pieces in name order.
+/// An exposition format: the Prometheus text format or OpenMetrics text.
+///
+/// ```
+/// use prometheus_multiproc::encoding::Format;
+/// assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+/// assert_eq!(Format::for_accept(Some("application/openmetrics-text")), Format::OpenMetrics);
+/// let mut out = Vec::new();
+/// Format::OpenMetrics.encode(&[], &mut out);
+/// assert_eq!(out, b"# EOF\n");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+#[non_exhaustive]
+pub enum Format {
     /// [`encode_text`].
     Text,
     /// [`encode_openmetrics`].
@@ -125,6 +133,33 @@ pub(crate) enum Format {
 }
 
 impl Format {
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => TEXT_CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+
+    /// The format for a request's `Accept` header: OpenMetrics when the
+    /// header asks for it (see [`wants_openmetrics`](super::wants_openmetrics)),
+    /// else the text format.
+    pub fn for_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if super::render::wants_openmetrics(a) => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    /// Appends the encoding of `families` to `out`, trailer included
+    /// (byte-compatible with prometheus_client's `generate_latest`).
+    pub fn encode(self, families: &[Family], out: &mut Vec<u8>) {
+        match self {
+            Format::Text => encode_text(families, out),
+            Format::OpenMetrics => encode_openmetrics(families, out),
+        }
+    }
+
     /// Appends the encoding of each family of `families` to `out` (without
     /// the OpenMetrics trailer), and the end offset in `out` of each
     /// family's bytes to `ends`.
@@ -565,7 +600,7 @@ mod tests {
         ] {
             let mut out = Vec::new();
             push_value(&mut out, v, &mut sc);
-            let want = format!(" {}\n", crate::key::float_to_go_string(v));
+            let want = format!(" {}\n", crate::format::key::float_to_go_string(v));
             assert_eq!(String::from_utf8(out).unwrap(), want, "{v}");
         }
     }

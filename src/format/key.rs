@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 /// Label pairs may be given in any order; they are sorted by name.
 ///
 /// ```
-/// use prometheus_multiproc::key::encode_key;
+/// use prometheus_multiproc::format::encode_key;
 /// let k = encode_key("req", "req_total", &[("path", "/é"), ("method", "GET")], "Requests.");
 /// assert_eq!(k, r#"["req", "req_total", {"method": "GET", "path": "/\u00e9"}, "Requests."]"#);
 /// ```
@@ -94,7 +94,7 @@ pub struct ParsedKey {
 /// Never panics and never allocates more than a small multiple of the input.
 ///
 /// ```
-/// use prometheus_multiproc::key::{decode_key, encode_key};
+/// use prometheus_multiproc::format::{decode_key, encode_key};
 /// let k = encode_key("m", "m_total", &[("a", "x\"y")], "h");
 /// let p = decode_key(k.as_bytes()).unwrap();
 /// assert_eq!(p.labels, vec![("a".to_string(), "x\"y".to_string())]);
@@ -295,7 +295,7 @@ impl<'a> Parser<'a> {
 /// scientific notation below 1e-4 and from 1e16 on).
 ///
 /// ```
-/// use prometheus_multiproc::key::python_repr;
+/// use prometheus_multiproc::format::python_repr;
 /// assert_eq!(python_repr(1.0), "1.0");
 /// assert_eq!(python_repr(0.00001), "1e-05");
 /// assert_eq!(python_repr(1e16), "1e+16");
@@ -432,7 +432,7 @@ fn push_u64(out: &mut String, n: u64) {
 /// values.
 ///
 /// ```
-/// use prometheus_multiproc::key::float_to_go_string;
+/// use prometheus_multiproc::format::float_to_go_string;
 /// assert_eq!(float_to_go_string(0.005), "0.005");
 /// assert_eq!(float_to_go_string(1.0), "1.0");
 /// assert_eq!(float_to_go_string(1e7), "1e+07");

@@ -1,35 +1,10 @@
-//! File names (`counter_{pid}.db`, `gauge_{mode}_{pid}.db`, ...), gauge modes, and the directory variable.
+//! File names (`counter_{pid}.db`, `gauge_{mode}_{pid}.db`, ...), gauge modes, and directory checks.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-
-/// The environment variable naming the shared metrics directory.
-pub const ENV_VAR: &str = "PROMETHEUS_MULTIPROC_DIR";
-/// The deprecated lower-case spelling, honoured with a warning.
-pub const ENV_VAR_DEPRECATED: &str = "prometheus_multiproc_dir";
-/// The number of threads a scrape may use to read and merge the files of
-/// directories of 32 files or more (default: the available parallelism, at
-/// most 16); `1` keeps a scrape on the calling thread. Results do not
-/// depend on it.
-///
-/// ```
-/// use prometheus_multiproc::naming::COLLECT_THREADS_ENV;
-/// assert_eq!(COLLECT_THREADS_ENV, "PROMETHEUS_MULTIPROC_COLLECT_THREADS");
-/// ```
-pub const COLLECT_THREADS_ENV: &str = "PROMETHEUS_MULTIPROC_COLLECT_THREADS";
-
-/// Threads a scrape may use: [`COLLECT_THREADS_ENV`] if set (an unparsable
-/// value means 1), else the available parallelism; between 1 and 16.
-pub(crate) fn collect_threads() -> usize {
-    let n = match std::env::var(COLLECT_THREADS_ENV) {
-        Ok(v) => v.trim().parse::<usize>().unwrap_or(1),
-        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    n.clamp(1, 16)
-}
 
 /// How a gauge's values from several processes are combined, as in
 /// prometheus_client's `multiprocess_mode`.
@@ -143,7 +118,7 @@ impl FromStr for GaugeMode {
 /// The kind of a metrics file, from the first part(s) of its name.
 ///
 /// ```
-/// use prometheus_multiproc::naming::{FileKind, parse_file_name};
+/// use prometheus_multiproc::format::{FileKind, parse_file_name};
 /// use prometheus_multiproc::GaugeMode;
 /// let (kind, pid) = parse_file_name("gauge_livesum_123.db").unwrap();
 /// assert_eq!(kind, FileKind::Gauge(GaugeMode::LiveSum));
@@ -227,7 +202,7 @@ pub fn parse_file_name(name: &str) -> Option<(FileKind, &str)> {
 /// `.` or `..` (so it can stand in a file name, between `_` and `.db`).
 ///
 /// ```
-/// use prometheus_multiproc::naming::is_valid_worker_id;
+/// use prometheus_multiproc::format::is_valid_worker_id;
 /// assert!(is_valid_worker_id("w3") && is_valid_worker_id("1234"));
 /// assert!(!is_valid_worker_id("a_b") && !is_valid_worker_id("..") && !is_valid_worker_id(""));
 /// ```
@@ -239,42 +214,6 @@ pub fn is_valid_worker_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         && id != "."
         && id != ".."
-}
-
-/// Resolves the metrics directory from the environment.
-///
-/// `PROMETHEUS_MULTIPROC_DIR` wins; the deprecated `prometheus_multiproc_dir`
-/// is used with a warning on stderr when only it is set. Errors name the
-/// variable and the path.
-///
-/// ```no_run
-/// let dir = prometheus_multiproc::naming::dir_from_env().unwrap();
-/// println!("metrics in {}", dir.display());
-/// ```
-pub fn dir_from_env() -> Result<PathBuf> {
-    let (var, value) = if let Some(v) = std::env::var_os(ENV_VAR) {
-        (ENV_VAR, v)
-    } else if let Some(v) = std::env::var_os(ENV_VAR_DEPRECATED) {
-        warn_deprecated_once();
-        (ENV_VAR_DEPRECATED, v)
-    } else {
-        return Err(Error::env_not_set());
-    };
-    if value.is_empty() {
-        return Err(Error::bad_dir("", Some(var), "is empty"));
-    }
-    let path = PathBuf::from(value);
-    check_dir(&path, Some(var))?;
-    Ok(path)
-}
-
-fn warn_deprecated_once() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        eprintln!(
-            "warning: {ENV_VAR_DEPRECATED} is deprecated in favor of the upper case naming {ENV_VAR}"
-        )
-    });
 }
 
 /// Checks that `path` is an existing directory.

@@ -9,15 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 
-use crate::collector::MultiProcessCollector;
-use crate::exposition::render;
+use crate::collect::collector::MultiProcessCollector;
+use crate::encoding::render::render;
 
 /// The `/metrics` endpoint: merges the directory at every request (on a
 /// blocking thread), answers in the text format or OpenMetrics as the
 /// `Accept` header asks, and checks credentials when configured.
 ///
 /// ```no_run
-/// use prometheus_multiproc::{MultiProcessCollector, axum_endpoint::MetricsEndpoint};
+/// use prometheus_multiproc::{MultiProcessCollector, integrations::axum::MetricsEndpoint};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let metrics = MetricsEndpoint::new(MultiProcessCollector::from_env()?)

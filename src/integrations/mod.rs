@@ -1,4 +1,4 @@
-//! Web-framework integrations: tower middleware and an axum `/metrics` endpoint.
+//! Web-framework integrations: tower middleware (feature `tower`) and an axum `/metrics` endpoint (feature `axum`).
 
 #[cfg(feature = "axum")]
 pub mod axum;

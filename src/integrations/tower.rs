@@ -53,7 +53,7 @@
 //!
 //! ```ignore
 //! use axum::{Router, extract::MatchedPath, routing::get};
-//! use prometheus_multiproc::middleware::MetricsLayer;
+//! use prometheus_multiproc::integrations::tower::MetricsLayer;
 //!
 //! let metrics = MetricsLayer::builder()
 //!     .route_from_extension(|p: &MatchedPath| p.as_str())
@@ -80,9 +80,9 @@ use http::{Extensions, HeaderMap, Method, Request, Response, Uri};
 use prometheus::{HistogramOpts, Opts};
 
 use crate::error::{Error, Result};
-use crate::naming::GaugeMode;
-use crate::timing::InProgress;
-use crate::writer::MetricsDir;
+use crate::format::naming::GaugeMode;
+use crate::metrics::timing::InProgress;
+use crate::write::writer::MetricsDir;
 use crate::{CounterVec, Gauge, HistogramVec, Info};
 
 /// The route label of requests without a route, by default.
@@ -140,7 +140,7 @@ type RouteFn = dyn Fn(&RequestView<'_>) -> Option<String> + Send + Sync;
 ///
 /// ```
 /// use prometheus_multiproc::MetricsDir;
-/// use prometheus_multiproc::middleware::MetricsLayer;
+/// use prometheus_multiproc::integrations::tower::MetricsLayer;
 /// # let tmp = tempfile::tempdir().unwrap();
 /// let layer = MetricsLayer::builder()
 ///     .dir(&MetricsDir::open(tmp.path()).unwrap())
@@ -597,7 +597,7 @@ where
 mod tests {
     use super::*;
     use crate::MultiProcessCollector;
-    use crate::timing::block_on_for_doc;
+    use crate::metrics::timing::block_on_for_doc;
     use std::convert::Infallible;
     use tower::{Layer, Service};
 

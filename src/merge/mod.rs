@@ -77,14 +77,14 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::key::{decode_key_ref, push_float_to_go_string};
-use crate::naming::{FileKind, GaugeMode};
+use crate::format::key::{decode_key_ref, push_float_to_go_string};
+use crate::format::naming::{FileKind, GaugeMode};
 
 /// The type of a merged family, as prometheus_client names it.
 ///
 /// ```
 /// use prometheus_multiproc::merge::FamilyKind;
-/// use prometheus_multiproc::naming::FileKind;
+/// use prometheus_multiproc::format::FileKind;
 /// use prometheus_multiproc::GaugeMode;
 /// assert_eq!(FamilyKind::of(FileKind::Gauge(GaugeMode::Max)), FamilyKind::Gauge);
 /// assert_eq!(FamilyKind::Histogram.as_str(), "histogram");
@@ -442,9 +442,9 @@ struct FileCtx {
 /// any lets a caller skip a file with a bad key entirely.
 ///
 /// ```
-/// use prometheus_multiproc::key::encode_key;
+/// use prometheus_multiproc::format::encode_key;
 /// use prometheus_multiproc::merge::Merger;
-/// use prometheus_multiproc::naming::FileKind;
+/// use prometheus_multiproc::format::FileKind;
 ///
 /// let key = encode_key("req", "req_total", &[("path", "/")], "Requests.");
 /// let mut m = Merger::new();
@@ -655,9 +655,9 @@ impl Merger {
     /// false when the entry was dropped for a type conflict.
     ///
     /// ```
-    /// use prometheus_multiproc::key::encode_key;
+    /// use prometheus_multiproc::format::encode_key;
     /// use prometheus_multiproc::merge::Merger;
-    /// use prometheus_multiproc::naming::FileKind;
+    /// use prometheus_multiproc::format::FileKind;
     /// use prometheus_multiproc::GaugeMode;
     ///
     /// let mut m = Merger::new();
@@ -1408,7 +1408,7 @@ fn parse_python_float(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::encode_key;
+    use crate::format::key::encode_key;
 
     fn key(metric: &str, sample: &str, labels: &[(&str, &str)], help: &str) -> Vec<u8> {
         encode_key(metric, sample, labels, help).into_bytes()

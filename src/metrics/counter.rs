@@ -5,13 +5,14 @@ use std::sync::atomic::AtomicBool;
 
 use prometheus::Opts;
 
-use super::vec::{MetricVec, VecChild};
+use super::vec::MetricVec;
+use super::vec::sealed::Child as VecChild;
 use super::{Desc, warn_once};
 use crate::error::{Error, Result};
-use crate::key::encode_key;
-use crate::naming::FileKind;
-use crate::slot;
-use crate::writer::{MetricsDir, SlotGroup};
+use crate::format::key::encode_key;
+use crate::format::naming::FileKind;
+use crate::write::slot;
+use crate::write::writer::{MetricsDir, SlotGroup};
 
 /// A counter whose value lives in this process's `counter_{pid}.db`.
 ///
@@ -45,7 +46,7 @@ impl std::fmt::Debug for Counter {
     }
 }
 
-#[doc(hidden)]
+/// What every child of the `*Vec` is made from.
 pub struct CounterProto {
     dir: MetricsDir,
     desc: Desc,

@@ -5,13 +5,14 @@ use std::sync::atomic::AtomicBool;
 
 use prometheus::Opts;
 
-use super::vec::{MetricVec, VecChild};
+use super::vec::MetricVec;
+use super::vec::sealed::Child as VecChild;
 use super::{Desc, now_seconds, warn_once};
 use crate::error::{Error, Result};
-use crate::key::encode_key;
-use crate::naming::{FileKind, GaugeMode};
-use crate::slot;
-use crate::writer::{MetricsDir, SlotGroup};
+use crate::format::key::encode_key;
+use crate::format::naming::{FileKind, GaugeMode};
+use crate::write::slot;
+use crate::write::writer::{MetricsDir, SlotGroup};
 
 /// A gauge whose value lives in this process's `gauge_{mode}_{pid}.db`.
 ///
@@ -66,7 +67,7 @@ impl std::fmt::Debug for Gauge {
     }
 }
 
-#[doc(hidden)]
+/// What every child of the `*Vec` is made from.
 pub struct GaugeProto {
     dir: MetricsDir,
     desc: Desc,

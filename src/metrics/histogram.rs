@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use prometheus::HistogramOpts;
 
-use super::vec::{MetricVec, VecChild};
+use super::vec::MetricVec;
+use super::vec::sealed::Child as VecChild;
 use super::{Desc, warn_once};
 use crate::error::{Error, Result};
-use crate::key::{encode_key, float_to_go_string};
-use crate::naming::FileKind;
-use crate::slot;
-use crate::writer::{MetricsDir, SlotGroup};
+use crate::format::key::{encode_key, float_to_go_string};
+use crate::format::naming::FileKind;
+use crate::write::slot;
+use crate::write::writer::{MetricsDir, SlotGroup};
 
 /// prometheus_client's default buckets (the `prometheus` crate's, plus `+Inf`).
 pub const DEFAULT_BUCKETS: [f64; 15] = [
@@ -72,7 +73,7 @@ impl std::fmt::Debug for Histogram {
     }
 }
 
-#[doc(hidden)]
+/// What every child of the `*Vec` is made from.
 pub struct HistogramProto {
     dir: MetricsDir,
     desc: Desc,

@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use prometheus::Opts;
 
-use super::vec::{MetricVec, VecChild};
+use super::vec::MetricVec;
+use super::vec::sealed::Child as VecChild;
 use super::{Desc, validate_label_name, warn_once};
 use crate::error::{Error, Result};
-use crate::key::encode_key;
-use crate::naming::FileKind;
-use crate::slot;
-use crate::writer::{MetricsDir, SlotGroup};
+use crate::format::key::encode_key;
+use crate::format::naming::FileKind;
+use crate::write::slot;
+use crate::write::writer::{MetricsDir, SlotGroup};
 
 /// An info metric: key-value pairs such as a version or build host, exposed
 /// as one sample `<name>_info{...} 1.0`. prometheus_client refuses Info in
@@ -78,7 +79,7 @@ impl std::fmt::Debug for Info {
     }
 }
 
-#[doc(hidden)]
+/// What every child of the `*Vec` is made from.
 pub struct InfoProto {
     dir: MetricsDir,
     desc: Desc,

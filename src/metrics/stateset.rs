@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use prometheus::Opts;
 
-use super::vec::{MetricVec, VecChild};
+use super::vec::MetricVec;
+use super::vec::sealed::Child as VecChild;
 use super::{Desc, now_seconds, validate_label_name, warn_once};
 use crate::error::{Error, Result};
-use crate::key::encode_key;
-use crate::naming::FileKind;
-use crate::slot;
-use crate::writer::{MetricsDir, SlotGroup};
+use crate::format::key::encode_key;
+use crate::format::naming::FileKind;
+use crate::write::slot;
+use crate::write::writer::{MetricsDir, SlotGroup};
 
 /// An enum metric (an OpenMetrics *state set*): which one of a fixed list of
 /// states is current. Exposed as one sample per state,
@@ -72,7 +73,7 @@ impl std::fmt::Debug for Enum {
     }
 }
 
-#[doc(hidden)]
+/// What every child of the `*Vec` is made from.
 pub struct EnumProto {
     dir: MetricsDir,
     desc: Desc,

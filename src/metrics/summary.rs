@@ -5,13 +5,14 @@ use std::sync::atomic::AtomicBool;
 
 use prometheus::Opts;
 
-use super::vec::{MetricVec, VecChild};
+use super::vec::MetricVec;
+use super::vec::sealed::Child as VecChild;
 use super::{Desc, warn_once};
 use crate::error::{Error, Result};
-use crate::key::encode_key;
-use crate::naming::FileKind;
-use crate::slot;
-use crate::writer::{MetricsDir, SlotGroup};
+use crate::format::key::encode_key;
+use crate::format::naming::FileKind;
+use crate::write::slot;
+use crate::write::writer::{MetricsDir, SlotGroup};
 
 /// A summary (count and sum, no quantiles) in this process's `summary_{pid}.db`.
 ///
@@ -44,7 +45,7 @@ impl std::fmt::Debug for Summary {
     }
 }
 
-#[doc(hidden)]
+/// What every child of the `*Vec` is made from.
 pub struct SummaryProto {
     dir: MetricsDir,
     desc: Desc,

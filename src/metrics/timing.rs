@@ -15,7 +15,7 @@
 //!
 //! async fn job() -> u32 { 42 }
 //! let fut = latency.time_future(running.track_future(job()));
-//! # let v = prometheus_multiproc::timing::block_on_for_doc(fut);
+//! # let v = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(fut);
 //! # assert_eq!(v, 42);
 //! // `fut.await` in async code.
 //! assert_eq!(latency.get_sample_count(), 1);
@@ -95,7 +95,7 @@ impl Histogram {
     /// # let dir = MetricsDir::open(tmp.path()).unwrap();
     /// let h = Histogram::with_opts_in(&dir, prometheus::HistogramOpts::new("fetch_seconds", "Fetch time.")).unwrap();
     /// let body = h.time_future(async { "body" });
-    /// # let body = prometheus_multiproc::timing::block_on_for_doc(body);
+    /// # let body = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(body);
     /// // let body = body.await;
     /// assert_eq!(body, "body");
     /// assert_eq!(h.get_sample_count(), 1);
@@ -188,7 +188,7 @@ impl Gauge {
     /// let inflight = Gauge::new_in(&dir, "inflight", "In flight.", GaugeMode::LiveSum).unwrap();
     /// let g = inflight.clone();
     /// let fut = inflight.track_future(async move { g.get() });
-    /// # let seen = prometheus_multiproc::timing::block_on_for_doc(fut);
+    /// # let seen = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(fut);
     /// // let seen = fut.await;
     /// assert_eq!(seen, 1.0);
     /// assert_eq!(inflight.get(), 0.0);
@@ -300,7 +300,7 @@ where
 ///     Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
 /// }
 /// let fut = count_errors(fetch(), &errors, |e: &std::io::Error| format!("{:?}", e.kind()));
-/// # let r = prometheus_multiproc::timing::block_on_for_doc(fut);
+/// # let r = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(fut);
 /// // let r = fut.await;
 /// assert!(r.is_err());
 /// assert_eq!(errors.with_label_values(&["TimedOut"]).get(), 1.0);
@@ -330,7 +330,7 @@ impl Counter {
     /// # let dir = MetricsDir::open(tmp.path()).unwrap();
     /// let failures = Counter::new_in(&dir, "job_failures_total", "Failed jobs.").unwrap();
     /// let fut = failures.count_errors(async { Err::<(), _>("boom") });
-    /// # let _ = prometheus_multiproc::timing::block_on_for_doc(fut);
+    /// # let _ = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(fut);
     /// assert_eq!(failures.get(), 1.0);
     /// ```
     pub fn count_errors<F, T, E>(&self, fut: F) -> CountErrors<F, NoKind<E>>
@@ -345,9 +345,9 @@ impl Counter {
 }
 
 /// Polls `fut` to completion on the current thread (a minimal executor for
-/// documentation examples; use your runtime in real code).
-#[doc(hidden)]
-pub fn block_on_for_doc<F: Future>(fut: F) -> F::Output {
+/// the unit tests).
+#[cfg(test)]
+pub(crate) fn block_on_for_doc<F: Future>(fut: F) -> F::Output {
     struct ThreadWaker(std::thread::Thread);
     impl std::task::Wake for ThreadWaker {
         fn wake(self: std::sync::Arc<Self>) {

@@ -6,17 +6,28 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::Result;
 
-/// A child metric that a [`MetricVec`] can create for a set of label values.
-pub trait VecChild: Clone + Send + Sync + 'static {
-    /// What every child is made from (description, directory, options).
-    #[doc(hidden)]
-    type Proto: Send + Sync + 'static;
-    /// Creates the child for `values` (count already checked by the caller).
-    #[doc(hidden)]
-    fn make(proto: &Self::Proto, values: &[&str]) -> Result<Self>;
-    /// Number of variable labels.
-    #[doc(hidden)]
-    fn label_count(proto: &Self::Proto) -> usize;
+/// A child metric that a [`MetricVec`] can create for a set of label values:
+/// [`Counter`](crate::Counter), [`Gauge`](crate::Gauge),
+/// [`Histogram`](crate::Histogram), [`Summary`](crate::Summary),
+/// [`Info`](crate::Info) and [`Enum`](crate::Enum). Sealed: only this
+/// crate's metric types implement it.
+pub trait VecChild: sealed::Child {}
+
+impl<T: sealed::Child> VecChild for T {}
+
+/// The crate-private part of [`VecChild`].
+pub(crate) mod sealed {
+    use crate::error::Result;
+
+    /// What a child is made from, and how.
+    pub trait Child: Clone + Send + Sync + 'static {
+        /// What every child is made from (description, directory, options).
+        type Proto: Send + Sync + 'static;
+        /// Creates the child for `values` (count already checked by the caller).
+        fn make(proto: &Self::Proto, values: &[&str]) -> Result<Self>;
+        /// Number of variable labels.
+        fn label_count(proto: &Self::Proto) -> usize;
+    }
 }
 
 /// A family of metrics with variable labels: [`CounterVec`](crate::CounterVec),

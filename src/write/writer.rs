@@ -33,17 +33,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::env;
 use crate::error::{Error, Result};
+use crate::format::naming::{self, FileKind};
 use crate::format::{self, HEADER_LEN, INITIAL_SIZE, LOCK_MARKER, MAX_KEY_LEN};
-use crate::mmap::{LockedFile, MappedFile, RESERVED_LEN, SlotTable};
-use crate::naming::{self, FileKind};
-
-/// Environment variable with the octal permission bits for new files
-/// (default `600`: owner only).
-pub const FILE_MODE_ENV: &str = "PROMETHEUS_MULTIPROC_FILE_MODE";
-/// Environment variable naming a stable worker id to use in file names
-/// instead of the pid (see [`set_worker_id`]).
-pub const WORKER_ID_ENV: &str = "PROMETHEUS_MULTIPROC_WORKER_ID";
+use crate::write::mmap::{LockedFile, MappedFile, RESERVED_LEN, SlotTable};
 
 /// The lock around all slow paths; held across `fork` by the atfork handlers.
 static SLOW_LOCK: SpinLock = SpinLock::new();
@@ -118,7 +112,7 @@ extern "C" fn atfork_parent() {
 }
 extern "C" fn atfork_child() {
     if FORK_HOLDS_LOCK.replace(false) {
-        crate::mmap::after_fork_in_child();
+        crate::write::mmap::after_fork_in_child();
         SLOW_LOCK.unlock();
     }
 }
@@ -172,7 +166,7 @@ fn register_atfork() {
 /// The current fork generation of this process.
 #[inline]
 pub(crate) fn generation() -> u64 {
-    crate::mmap::fork_generation()
+    crate::write::mmap::fork_generation()
 }
 
 fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -223,8 +217,8 @@ fn identity(generation_now: u64) -> Result<String> {
     {
         return Ok(id.clone());
     }
-    let id = match std::env::var(WORKER_ID_ENV) {
-        Ok(id) if generation_now == 0 => {
+    let id = match env::worker_id() {
+        Some(id) if generation_now == 0 => {
             validate_worker_id(&id)?;
             id
         }
@@ -232,20 +226,6 @@ fn identity(generation_now: u64) -> Result<String> {
     };
     *idg = Some((generation_now, id.clone()));
     Ok(id)
-}
-
-fn file_mode_from_env() -> Result<u32> {
-    match std::env::var(FILE_MODE_ENV) {
-        Ok(s) => u32::from_str_radix(s.trim(), 8)
-            .ok()
-            .filter(|m| *m <= 0o777)
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "{FILE_MODE_ENV}={s:?}: expected octal permission bits such as 640"
-                ))
-            }),
-        Err(_) => Ok(0o600),
-    }
 }
 
 /// A directory that this process writes its metrics files into.
@@ -286,13 +266,8 @@ impl MetricsDir {
     /// The directory named by `PROMETHEUS_MULTIPROC_DIR` (or the deprecated
     /// `prometheus_multiproc_dir`, with a warning).
     pub fn from_env() -> Result<Self> {
-        let path = naming::dir_from_env()?;
-        let var = if std::env::var_os(naming::ENV_VAR).is_some() {
-            naming::ENV_VAR
-        } else {
-            naming::ENV_VAR_DEPRECATED
-        };
-        naming::check_writable_dir(&path, Some(var))?;
+        let path = env::dir_from_env()?;
+        naming::check_writable_dir(&path, Some(env::dir_var_in_use()))?;
         Self::shared(&path)
     }
 
@@ -311,7 +286,7 @@ impl MetricsDir {
         let d = MetricsDir {
             inner: Arc::new(DirWriter {
                 path: path.to_path_buf(),
-                file_mode: AtomicU32::new(file_mode_from_env()?),
+                file_mode: AtomicU32::new(env::file_mode_from_env()?),
                 files: Mutex::new(DirFiles {
                     generation: u64::MAX,
                     files: HashMap::new(),

@@ -1,6 +1,6 @@
 //! The ready axum `/metrics` endpoint: merged body, content negotiation, auth.
 
-use prometheus_multiproc::axum_endpoint::MetricsEndpoint;
+use prometheus_multiproc::integrations::axum::MetricsEndpoint;
 use prometheus_multiproc::{Counter, MultiProcessCollector};
 
 use crate::common::{Dir, http_request, in_worker};

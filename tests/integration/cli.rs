@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use prometheus::{HistogramOpts, Opts};
+use prometheus_multiproc::format::encode_key;
 use prometheus_multiproc::format::{build_file, entry_len};
-use prometheus_multiproc::key::encode_key;
 use prometheus_multiproc::{
     Counter, CounterVec, Gauge, GaugeMode, HistogramVec, MetricsDir, MultiProcessCollector,
 };

@@ -10,8 +10,8 @@ use axum::extract::{MatchedPath, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use prometheus_multiproc::middleware::MetricsLayer;
-use prometheus_multiproc::{MultiProcessCollector, exposition};
+use prometheus_multiproc::integrations::tower::MetricsLayer;
+use prometheus_multiproc::{MultiProcessCollector, encoding as exposition};
 
 use crate::common::{Dir, fork_worker, http_request, py_samples, wait_ok};
 
@@ -295,9 +295,9 @@ fn axum_prefork_workers_count_every_request() {
 
 fn expose_ct(openmetrics: bool) -> &'static str {
     if openmetrics {
-        prometheus_multiproc::expose::OPENMETRICS_CONTENT_TYPE
+        prometheus_multiproc::encoding::OPENMETRICS_CONTENT_TYPE
     } else {
-        prometheus_multiproc::expose::TEXT_CONTENT_TYPE
+        prometheus_multiproc::encoding::TEXT_CONTENT_TYPE
     }
 }
 

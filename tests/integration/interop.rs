@@ -217,7 +217,7 @@ fn our_writer_every_gauge_mode_both_collectors_agree() {
 /// halfway between two shortest spellings.
 #[test]
 fn float_formatting_matches_python() {
-    use prometheus_multiproc::key::{float_to_go_string, python_repr};
+    use prometheus_multiproc::format::{float_to_go_string, python_repr};
     let mut values: Vec<f64> = vec![
         0.0,
         -0.0,

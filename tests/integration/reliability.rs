@@ -13,10 +13,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 use prometheus::{HistogramOpts, Opts};
-use prometheus_multiproc::collector::Scrape;
+use prometheus_multiproc::Scrape;
 use prometheus_multiproc::{
     Counter, CounterVec, Gauge, GaugeMode, Histogram, MetricsDir, MultiProcessCollector, format,
-    key, naming::FileKind, remove_dead_live_files,
+    format::FileKind, remove_dead_live_files,
 };
 
 use crate::common::{Dir, PySample, fork_worker, py_samples, value_of, wait_ok};
@@ -175,7 +175,7 @@ impl Drop for Tmpfs {
 
 /// The sum of the values in one file whose keys pass `keep`; 0 for a file
 /// that is missing or empty (a worker killed before or while creating it).
-fn file_sum(path: &Path, keep: impl Fn(&key::ParsedKey) -> bool) -> f64 {
+fn file_sum(path: &Path, keep: impl Fn(&format::ParsedKey) -> bool) -> f64 {
     let img = match std::fs::read(path) {
         Ok(img) if !img.is_empty() => img,
         Ok(_) => return 0.0,
@@ -185,7 +185,7 @@ fn file_sum(path: &Path, keep: impl Fn(&key::ParsedKey) -> bool) -> f64 {
     format::Entries::new(&img)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .map(|e| e.unwrap())
-        .filter(|e| keep(&key::decode_key(e.key).unwrap()))
+        .filter(|e| keep(&format::decode_key(e.key).unwrap()))
         .map(|e| e.value)
         .sum()
 }
@@ -607,9 +607,9 @@ fn open_fds() -> Vec<i32> {
 fn ten_thousand_files_with_three_free_descriptors() {
     const N: usize = 10_000;
     let d = Dir::new();
-    let total_key = key::encode_key("many", "many_total", &[], "Many.");
+    let total_key = format::encode_key("many", "many_total", &[], "Many.");
     let shard_keys: Vec<String> = (0..10)
-        .map(|s| key::encode_key("many", "many_total", &[("shard", &s.to_string())], "Many."))
+        .map(|s| format::encode_key("many", "many_total", &[("shard", &s.to_string())], "Many."))
         .collect();
     for i in 0..N {
         let img = format::build_file(
@@ -959,9 +959,9 @@ mod props {
     use proptest::collection::{btree_map, vec};
     use proptest::prelude::*;
 
+    use prometheus_multiproc::format::FileKind;
+    use prometheus_multiproc::format::ParsedKey;
     use prometheus_multiproc::format::{self, Entries, HEADER_LEN};
-    use prometheus_multiproc::key::{self, ParsedKey};
-    use prometheus_multiproc::naming::FileKind;
     use prometheus_multiproc::{GaugeMode, MultiProcessCollector};
 
     fn entries_of(img: &[u8]) -> Vec<(Vec<u8>, u64, u64)> {
@@ -986,9 +986,9 @@ mod props {
         ) {
             let pairs: Vec<(&str, &str)> =
                 labels.iter().rev().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let k = key::encode_key(&metric, &sample, &pairs, &help);
+            let k = format::encode_key(&metric, &sample, &pairs, &help);
             prop_assert!(k.is_ascii(), "ensure_ascii output");
-            let p = key::decode_key(k.as_bytes()).unwrap();
+            let p = format::decode_key(k.as_bytes()).unwrap();
             let want = ParsedKey {
                 metric,
                 sample,
@@ -1022,7 +1022,7 @@ mod props {
                 .iter()
                 .map(|(m, l, _)| {
                     let l: Vec<(&str, &str)> = l.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-                    key::encode_key(m, &format!("{m}_total"), &l, "h")
+                    format::encode_key(m, &format!("{m}_total"), &l, "h")
                 })
                 .collect();
             let refs: Vec<(&[u8], f64, f64)> =
@@ -1044,12 +1044,12 @@ mod props {
                     n += 1;
                     prop_assert!(n <= (used - HEADER_LEN) / 24);
                     prop_assert!(e.value_offset % 8 == 0 && e.value_offset + 16 <= used);
-                    if let Ok(p) = key::decode_key(e.key) {
+                    if let Ok(p) = format::decode_key(e.key) {
                         // Whatever decodes re-encodes to something that decodes the same.
                         let l: Vec<(&str, &str)> =
                             p.labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-                        let again = key::encode_key(&p.metric, &p.sample, &l, &p.help);
-                        prop_assert_eq!(key::decode_key(again.as_bytes()).unwrap(), p);
+                        let again = format::encode_key(&p.metric, &p.sample, &l, &p.help);
+                        prop_assert_eq!(format::decode_key(again.as_bytes()).unwrap(), p);
                     }
                 }
             }
@@ -1072,8 +1072,8 @@ mod props {
                 .into_iter()
                 .chain(GaugeMode::ALL.map(FileKind::Gauge))
                 .collect();
-            let k1 = key::encode_key("m", "m_total", &[("a", "x")], "h");
-            let k2 = key::encode_key("m", "m_bucket", &[("le", "0.5")], "h");
+            let k1 = format::encode_key("m", "m_total", &[("a", "x")], "h");
+            let k2 = format::encode_key("m", "m_bucket", &[("le", "0.5")], "h");
             let mut img = format::build_file(&[(k1.as_bytes(), 1.0, 2.0), (k2.as_bytes(), 3.0, 0.0)], 0);
             for (at, b) in &flips {
                 let i = at.index(img.len());
@@ -1097,7 +1097,7 @@ mod props {
     fn labels_sorted_by_code_point_like_python() {
         // Python's sort_keys compares str by code point (not UTF-16 units):
         // "\uffff" sorts before "😀" although its UTF-16 unit is larger.
-        let k = key::encode_key(
+        let k = format::encode_key(
             "m",
             "m",
             &[("😀", "3"), ("\u{ffff}", "4"), ("é", "1"), ("z", "2")],

@@ -3,7 +3,7 @@
 use prometheus::{HistogramOpts, Opts};
 use prometheus_multiproc::{
     Counter, CounterVec, Gauge, GaugeMode, GaugeVec, Histogram, HistogramVec, Summary, SummaryVec,
-    format, key, mark_process_dead_in,
+    format, mark_process_dead_in,
 };
 
 use crate::common::{Dir, in_worker, py_samples, run_py, value_of};
@@ -84,7 +84,7 @@ fn forked_workers_every_type_read_by_python() {
 fn keys_are_python_json_dumps() {
     // Checked against Python's json.dumps(..., sort_keys=True) output.
     assert_eq!(
-        key::encode_key("m", "m_total", &[("z", "1"), ("a", "é😀\u{7f}")], "h\n"),
+        format::encode_key("m", "m_total", &[("z", "1"), ("a", "é😀\u{7f}")], "h\n"),
         r#"["m", "m_total", {"a": "\u00e9\ud83d\ude00\u007f", "z": "1"}, "h\n"]"#
     );
 }
@@ -261,7 +261,7 @@ fn pid_reuse_continues_the_predecessor() {
     let d = Dir::new();
     let w = d.writer();
     let c = Counter::new_in(&w, "reused_total", "Reused.").unwrap();
-    let k = key::encode_key("reused", "reused_total", &[], "Reused.");
+    let k = format::encode_key("reused", "reused_total", &[], "Reused.");
     let dir = d.path().to_path_buf();
     in_worker(|| {
         // A predecessor with our pid (here: Python's layout, no lock marker)
