@@ -120,7 +120,8 @@ fn inspect_file(path: &Path, out: &mut impl Write) -> Result<Option<Corrupt>, Pr
     let writer = match probe_liveness(&file, &header) {
         Liveness::Alive => "alive",
         Liveness::Dead => "dead",
-        Liveness::Unknown => "unknown",
+        // Unknown, and any state a later version adds.
+        _ => "unknown",
     };
     let file_json = json_string(&path.to_string_lossy());
     let mut line = format!("{{\"file\":{file_json}");

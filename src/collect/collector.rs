@@ -59,9 +59,11 @@ use crate::encoding::text::Format;
 use crate::error::{Error, Result};
 use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
+use crate::write::writer::MetricsDir;
 
 /// Something wrong with one file (or the directory); the scrape went on.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Warning {
     /// The file (or directory) concerned.
     pub path: PathBuf,
@@ -77,6 +79,7 @@ impl fmt::Display for Warning {
 
 /// Counters describing one scrape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Files read and merged.
     pub files_read: usize,
@@ -99,6 +102,7 @@ pub struct Stats {
 
 /// The result of one scrape: merged families, warnings, statistics.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Scrape {
     /// Merged families, sorted by name.
     pub families: Vec<Family>,
@@ -177,6 +181,21 @@ impl MultiProcessCollector {
             dir: dir.to_path_buf(),
             process_metrics: false,
         })
+    }
+
+    /// A collector for the directory that `dir`'s metrics are written to,
+    /// so a process that writes and scrapes names the directory once.
+    ///
+    /// ```
+    /// use prometheus_multiproc::{Counter, MetricsDir, MultiProcessCollector};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// Counter::new_in(&dir, "jobs_total", "Jobs.").unwrap().inc();
+    /// let scrape = MultiProcessCollector::from_dir(&dir).unwrap().collect_families().unwrap();
+    /// assert_eq!(scrape.families[0].name, "jobs");
+    /// ```
+    pub fn from_dir(dir: &MetricsDir) -> Result<Self> {
+        Self::new(dir.path())
     }
 
     /// A collector for the directory named by `PROMETHEUS_MULTIPROC_DIR` (or

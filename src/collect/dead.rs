@@ -62,6 +62,7 @@ pub fn mark_worker_dead_in(dir: impl AsRef<Path>, id: &str) -> Result<()> {
 
 /// Liveness of a metrics file's writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Liveness {
     /// Written by this crate; its writer holds the lock: alive.
     Alive,

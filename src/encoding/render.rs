@@ -36,6 +36,7 @@ use crate::error::Result;
 
 /// An encoded exposition, ready to be sent.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Rendered {
     /// The response body.
     pub body: Vec<u8>,

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 /// assert!(GaugeMode::LiveMax.is_live());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum GaugeMode {
     /// One sample per process, with a `pid` label (the default in Python).
     All,
@@ -126,6 +127,7 @@ impl FromStr for GaugeMode {
 /// assert_eq!(kind.file_name("77"), "gauge_livesum_77.db");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum FileKind {
     /// `counter_{pid}.db`
     Counter,

@@ -90,6 +90,7 @@ use crate::format::naming::{FileKind, GaugeMode};
 /// assert_eq!(FamilyKind::Histogram.as_str(), "histogram");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum FamilyKind {
     /// From `counter_*.db`.
     Counter,

@@ -1,5 +1,6 @@
 //! The integration suite: one test binary, one module per area.
 
+mod api;
 #[cfg(feature = "axum")]
 mod axum_endpoint;
 mod common;

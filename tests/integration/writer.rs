@@ -222,6 +222,7 @@ fn every_gauge_mode_merges_like_python() {
             GaugeMode::MostRecent | GaugeMode::LiveMostRecent => {
                 assert_eq!(value_of(&s, &name, &[("k", "x")]), Some(7.25), "{name}")
             }
+            other => panic!("no expectation for gauge mode {other:?}"),
         }
     }
     // mark_process_dead removes exactly the live files of that pid.
