@@ -23,6 +23,8 @@
 //!
 //! Run: `cargo bench --bench collector` (filter: `-- workers`). Directories
 //! are generated under `$TMPDIR` (default `/tmp`) and removed afterwards.
+// Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
+#![allow(unsafe_code)]
 
 mod dataset;
 

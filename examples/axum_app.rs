@@ -13,6 +13,8 @@
 //!
 //! The metrics directory is `PROMETHEUS_MULTIPROC_DIR` if set (emptied of
 //! `.db` files first, as a server should do at start), else a temporary one.
+// Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
+#![allow(unsafe_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

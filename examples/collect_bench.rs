@@ -14,6 +14,8 @@
 //! file's used bytes without merging (the least any collector can do).
 //! `cpu_ms` is the median CPU time of the process (all threads, user and
 //! system) per scrape: less noisy than wall time on a busy machine.
+// Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
+#![allow(unsafe_code)]
 
 use std::fs::File;
 use std::io::Write;

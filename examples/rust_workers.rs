@@ -10,6 +10,8 @@
 //! ```
 //!
 //! DIR is emptied first (it must not hold anything else).
+// Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
+#![allow(unsafe_code)]
 
 use prometheus::{HistogramOpts, Opts};
 use prometheus_multiproc::{CounterVec, HistogramVec, MetricsDir};

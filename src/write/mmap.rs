@@ -384,6 +384,23 @@ impl Drop for LockedFile {
     }
 }
 
+/// Registers fork handlers with `pthread_atfork`; returns its result (0 on
+/// success).
+///
+/// The handlers must be async-signal-safe in the child (atomics, a
+/// thread-local flag, `dup2`/`fcntl`, as [`after_fork_in_child`] is): the
+/// writer's three handlers are, and they are the only caller.
+pub(crate) fn register_fork_handlers(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) -> i32 {
+    // SAFETY: the handlers are `extern "C"` functions with no arguments that
+    // meet pthread_atfork's requirements (see above); registering them has
+    // no other effect.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) }
+}
+
 /// For the `pthread_atfork` child handler, in the child, before `fork`
 /// returns: starts a new fork generation and detaches the child's copies of
 /// the registered lock descriptors. Only atomic operations and `dup2`/`fcntl`

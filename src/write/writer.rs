@@ -146,17 +146,8 @@ fn register_atfork() {
         {
             continue;
         }
-        // SAFETY: the three handlers are `extern "C"` functions with no
-        // arguments that only touch atomics, a thread-local flag, and call
-        // `dup2`/`fcntl` (async-signal-safe), as pthread_atfork requires;
-        // registering them has no other effect.
-        let rc = unsafe {
-            libc::pthread_atfork(
-                Some(atfork_prepare),
-                Some(atfork_parent),
-                Some(atfork_child),
-            )
-        };
+        let rc =
+            crate::write::mmap::register_fork_handlers(atfork_prepare, atfork_parent, atfork_child);
         assert_eq!(rc, 0, "pthread_atfork failed");
         ATFORK.store(ATFORK_DONE, Ordering::Release);
         return;

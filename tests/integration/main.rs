@@ -1,4 +1,6 @@
 //! The integration suite: one test binary, one module per area.
+// Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
+#![allow(unsafe_code)]
 
 mod api;
 #[cfg(feature = "axum")]
