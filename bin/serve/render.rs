@@ -143,16 +143,9 @@ pub fn own_families(stats: &Stats, seconds: f64) -> Vec<Family> {
     ]
 }
 
-/// True when the `Accept` header asks for OpenMetrics (as prometheus_client
-/// decides: any listed media type `application/openmetrics-text`, unless its
-/// `q` is 0).
-pub fn wants_openmetrics(accept: &str) -> bool {
-    accept.split(',').any(|item| {
-        let mut parts = item.split(';');
-        let media = parts.next().unwrap_or("").trim();
-        media.eq_ignore_ascii_case("application/openmetrics-text") && !q_is_zero(parts)
-    })
-}
+/// True when the `Accept` header asks for OpenMetrics: the library's one
+/// check, shared with `encoding::render` and the axum endpoint.
+pub use prometheus_multiproc::encoding::wants_openmetrics;
 
 /// True when the `Accept-Encoding` header allows gzip (`gzip` or `*` with a
 /// non-zero `q`, and gzip not refused by name).

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 
+use super::auth::constant_time_eq;
 use crate::collect::collector::MultiProcessCollector;
 use crate::encoding::render::render;
 
@@ -88,14 +89,6 @@ impl MetricsEndpoint {
             .iter()
             .fold(false, |ok, c| ok | constant_time_eq(c.as_bytes(), given))
     }
-}
-
-/// Compares without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The axum handler behind [`MetricsEndpoint::router`].

@@ -1,5 +1,6 @@
-//! Web-framework integrations: tower middleware (feature `tower`) and an axum `/metrics` endpoint (feature `axum`).
+//! Web-framework integrations: tower middleware (feature `tower`), an axum `/metrics` endpoint (feature `axum`), and their credential check.
 
+pub mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
 #[cfg(feature = "tower")]
