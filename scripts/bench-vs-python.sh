@@ -5,8 +5,8 @@
 #   scripts/bench-vs-python.sh [--workers N] [--scale S] [--reps R] [--dir DIR] [--keep]
 #
 # 1. target/pyenv (scripts/setup-python.sh) and a release build of the
-#    `prometheus-multiproc` command (falls back to examples/collect_bench if
-#    the command does not build) and of examples/collect_bench.
+#    `prometheus-multiproc` command (falls back to benches/tools/collect_bench if
+#    the command does not build) and of benches/tools/collect_bench.
 # 2. DIR (default: a fresh temporary directory) filled by N (default 64)
 #    forked Python workers, each writing ~6,000 entries at scale 1 through
 #    prometheus_client (counters, 15-bucket histograms, a summary, gauges in
@@ -51,8 +51,8 @@ if cargo build --release --quiet --bin prometheus-multiproc 2>/dev/null; then
     ours_label="prometheus-multiproc collect"
     ours_cmd() { echo "$repo/target/release/prometheus-multiproc collect --dir $1"; }
 else
-    echo "bench-vs-python.sh: the prometheus-multiproc command does not build; using examples/collect_bench" >&2
-    ours_label="examples/collect_bench"
+    echo "bench-vs-python.sh: the prometheus-multiproc command does not build; using benches/tools/collect_bench" >&2
+    ours_label="benches/tools/collect_bench"
     ours_cmd() { echo "$inproc $1"; }
 fi
 
