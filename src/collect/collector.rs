@@ -44,7 +44,6 @@
 //! and on a bad histogram bound, and follows symbolic links; we skip the file
 //! and warn. See [`merge`](crate::merge) for merge-order details.
 
-use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -52,30 +51,14 @@ use std::time::{Duration, Instant};
 use prometheus::proto;
 
 use super::convert::to_metric_families;
-use super::dead;
 use super::encoded::Encoded;
+pub use super::warning::Warning;
 use crate::encoding::text;
 use crate::encoding::text::Format;
 use crate::error::{Error, Result};
 use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
 use crate::write::writer::MetricsDir;
-
-/// Something wrong with one file (or the directory); the scrape went on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Warning {
-    /// The file (or directory) concerned.
-    pub path: PathBuf,
-    /// What happened.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
-    }
-}
 
 /// Counters describing one scrape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -253,7 +236,7 @@ impl MultiProcessCollector {
     /// families they merged).
     fn scrape(&self, format: Option<Format>) -> Result<(Scrape, Encoded)> {
         let start = Instant::now();
-        let dirfd = dead::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let dirfd = super::open::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let mut names: Vec<(String, FileKind)> = Vec::new();
         let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         for entry in entries {

@@ -1,8 +1,7 @@
 //! Dropping dead workers' live gauges: `mark_process_dead` (as prometheus_client) and lock-based detection of workers that died without a hook.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -72,40 +71,6 @@ pub enum Liveness {
     Unknown,
 }
 
-/// Opens a file in the metrics directory for reading: never follows a
-/// symlink, never blocks on a FIFO.
-pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-}
-
-/// [`open_no_follow`] for the entry `name` of the open directory `dir`
-/// (`openat`: no path walk per file, and the directory cannot be swapped
-/// for another between files). `name` must be a single path component.
-pub(crate) fn open_no_follow_at(dir: &File, name: &str) -> io::Result<File> {
-    use nix::fcntl::{OFlag, openat};
-    use nix::sys::stat::Mode;
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a plain file name",
-        ));
-    }
-    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let fd = openat(dir, name, flags, Mode::empty()).map_err(io::Error::from)?;
-    Ok(File::from(fd))
-}
-
-/// Opens a directory for [`open_no_follow_at`].
-pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(path)
-}
-
 /// Tells whether the writer of the open `file` is alive, from the header's
 /// lock marker and a non-blocking probe of its lock. The probe holds a
 /// shared lock for an instant; writers retry briefly, so it blocks nobody.
@@ -154,7 +119,7 @@ pub fn remove_dead_live_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
             continue;
         }
         let path = entry.path();
-        let Ok(file) = open_no_follow(&path) else {
+        let Ok(file) = super::open::open_no_follow(&path) else {
             continue;
         };
         if !file.metadata().is_ok_and(|m| m.is_file()) {

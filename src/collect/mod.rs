@@ -4,6 +4,7 @@ pub(crate) mod collector;
 mod convert;
 pub(crate) mod dead;
 mod encoded;
+mod open;
 mod parallel;
 mod placement;
 pub(crate) mod procfs;
@@ -11,6 +12,7 @@ mod read;
 mod scrape;
 #[cfg(test)]
 mod tests;
+mod warning;
 
 pub use convert::to_metric_families;
 pub use read::MAX_FILE_SIZE;

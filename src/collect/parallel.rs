@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::collector::{MultiProcessCollector, Stats, Warning};
 use super::encoded::Encoded;
 use super::placement;
-use super::read::read_image;
-use super::scrape::{ScrapeState, Skip};
+use super::read::{Read, Skip, read_image};
+use super::scrape::ScrapeState;
 use crate::encoding::text::Format;
 use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
@@ -184,10 +184,6 @@ impl Drop for Active<'_> {
         self.0.active.store(false, Ordering::Release);
     }
 }
-
-/// A file read by a thread other than the one merging it: its image (the
-/// `used` bytes), or why it is skipped.
-pub(super) type Read = Result<Vec<u8>, Skip>;
 
 /// Files a helper may read ahead of the thread merging their unit ...
 pub(super) const READ_AHEAD: usize = 8;

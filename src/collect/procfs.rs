@@ -43,7 +43,7 @@
 
 use std::path::Path;
 
-use crate::collect::collector::Warning;
+use crate::collect::warning::Warning;
 use crate::merge::Family;
 
 /// Appends the process families for the living processes behind
@@ -66,8 +66,8 @@ mod linux {
     use std::path::Path;
     use std::sync::Arc;
 
-    use crate::collect::collector::Warning;
     use crate::collect::dead::{self, Liveness};
+    use crate::collect::warning::Warning;
     use crate::format::HEADER_LEN;
     use crate::format::naming::{self, GaugeMode};
     use crate::merge::{Family, FamilyKind, Sample};
@@ -148,7 +148,7 @@ mod linux {
 
     /// Liveness of the writer of `path` (see the module docs).
     fn probe(path: &Path) -> Liveness {
-        let Ok(file) = dead::open_no_follow(path) else {
+        let Ok(file) = crate::collect::open::open_no_follow(path) else {
             return Liveness::Unknown;
         };
         if !file.metadata().is_ok_and(|m| m.is_file()) {

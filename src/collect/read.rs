@@ -5,9 +5,25 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::dead::{self, Liveness};
-use super::scrape::Skip;
+use super::open;
 use crate::format::naming::FileKind;
 use crate::format::{self, Corrupt, CorruptKind, HEADER_LEN};
+
+/// Why a file was not merged.
+pub(super) enum Skip {
+    /// Nothing to say (empty file, vanished live gauge).
+    Quiet,
+    /// The writer is dead.
+    Dead,
+    /// Not readable as a file: warn.
+    Other(String),
+    /// Corrupt content: warn.
+    Corrupt(String),
+}
+
+/// A file read by a thread other than the one merging it: its image (the
+/// `used` bytes), or why it is skipped.
+pub(super) type Read = Result<Vec<u8>, Skip>;
 
 /// Files larger than this (1 GiB) are skipped with a warning.
 pub const MAX_FILE_SIZE: u64 = 1 << 30;
@@ -22,7 +38,7 @@ pub(super) fn read_image(
 ) -> Result<usize, Skip> {
     // Info files describe living processes, as live gauges do.
     let live = matches!(kind, FileKind::Gauge(m) if m.is_live()) || kind == FileKind::Info;
-    let file = dead::open_no_follow_at(dirfd, name).map_err(|e| match e.kind() {
+    let file = open::open_no_follow_at(dirfd, name).map_err(|e| match e.kind() {
         // Removed by mark_process_dead between listing and opening.
         io::ErrorKind::NotFound if live => Skip::Quiet,
         io::ErrorKind::NotFound => Skip::Other("vanished before it could be read; skipped".into()),

@@ -4,8 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::collector::{Stats, Warning};
-use super::parallel::Read;
-use super::read::{corrupt, read_image};
+use super::read::{Read, Skip, corrupt, read_image};
 use crate::format::naming::FileKind;
 use crate::format::{self, CorruptKind, Entries};
 use crate::merge::{KeyId, Merger, TypeConflict};
@@ -18,18 +17,6 @@ pub(super) struct ScrapeState {
     pub(super) staged: Vec<(KeyId, f64, f64)>,
     pub(super) warnings: Vec<Warning>,
     pub(super) stats: Stats,
-}
-
-/// Why a file was not merged.
-pub(super) enum Skip {
-    /// Nothing to say (empty file, vanished live gauge).
-    Quiet,
-    /// The writer is dead.
-    Dead,
-    /// Not readable as a file: warn.
-    Other(String),
-    /// Corrupt content: warn.
-    Corrupt(String),
 }
 
 impl ScrapeState {

@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 
 use super::collector::*;
 use super::encoded::Encoded;
+use super::open;
 use super::parallel::*;
 use super::scrape::ScrapeState;
-use crate::collect::dead;
 use crate::encoding::text::{self, Format};
 use crate::format::key::encode_key;
 use crate::format::naming::GaugeMode;
@@ -437,7 +437,7 @@ fn type_conflicts_and_mixed_modes_are_warned() {
 #[test]
 fn vanished_live_gauges_are_quiet() {
     let dir = tempfile::tempdir().unwrap();
-    let dirfd = dead::open_dir(dir.path()).unwrap();
+    let dirfd = open::open_dir(dir.path()).unwrap();
     let mut st = ScrapeState::default();
     let live = FileKind::Gauge(GaugeMode::LiveSum);
     st.read_file(dir.path(), &dirfd, "gauge_livesum_9.db", live, "9");
@@ -502,7 +502,7 @@ fn merged(
     threads: usize,
     format: Format,
 ) -> (String, Vec<Family>, Part) {
-    let dirfd = dead::open_dir(dir).unwrap();
+    let dirfd = open::open_dir(dir).unwrap();
     let (families, part, encoded) = c.merge_all(&dirfd, names, threads, Some(format));
     let mut text = Vec::new();
     encoded.write_to(&mut text).unwrap();
@@ -568,7 +568,7 @@ fn read_ahead_equals_sequential() {
     // The same with a helper that certainly read ahead: it reads the
     // first READ_AHEAD files before the merge starts, then goes on
     // beside it.
-    let dirfd = dead::open_dir(dir.path()).unwrap();
+    let dirfd = open::open_dir(dir.path()).unwrap();
     let all: Vec<usize> = (0..names.len()).collect();
     let units = vec![all];
     let aheads = ReadAheads::new(&units);
