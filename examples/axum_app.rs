@@ -29,7 +29,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork};
 use prometheus_multiproc::integrations::tower::MetricsLayer;
-use prometheus_multiproc::{Enum, MetricsDir, MultiProcessCollector, encoding as exposition};
+use prometheus_multiproc::{Enum, MetricsDir, MultiProcessCollector, integrations as exposition};
 
 type BoxError = Box<dyn std::error::Error>;
 

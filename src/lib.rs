@@ -46,7 +46,7 @@
 //!
 //! Beyond prometheus_client's multiprocess mode: [`Info`] and [`Enum`] (and
 //! their `*Vec`s), [`timing`] helpers for closures and futures, a `/metrics`
-//! response for any framework ([`encoding::render`]), HTTP middleware for
+//! response for any framework ([`integrations::render`]), HTTP middleware for
 //! tower-based servers (`integrations::tower::MetricsLayer`, feature `tower`), and
 //! per-worker process metrics
 //! ([`MultiProcessCollector::with_process_metrics`]). See

@@ -1,9 +1,9 @@
-//! Exposition: the Prometheus text format and OpenMetrics, byte-compatible with prometheus_client, and a `/metrics` response for any framework.
+//! Exposition: the Prometheus text format and OpenMetrics, byte-compatible with prometheus_client, and which one a request asks for.
 
-pub(crate) mod render;
+mod accept;
 pub(crate) mod text;
 
-pub use render::{Rendered, render, wants_openmetrics};
+pub use accept::wants_openmetrics;
 pub use text::{
     Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode_openmetrics, encode_text,
     write_openmetrics, write_text,

@@ -146,7 +146,7 @@ impl Format {
     /// else the text format.
     pub fn for_accept(accept: Option<&str>) -> Format {
         match accept {
-            Some(a) if super::render::wants_openmetrics(a) => Format::OpenMetrics,
+            Some(a) if super::accept::wants_openmetrics(a) => Format::OpenMetrics,
             _ => Format::Text,
         }
     }

@@ -10,8 +10,8 @@ use axum::routing::get;
 use base64::Engine as _;
 
 use super::auth::constant_time_eq;
+use super::render::render;
 use crate::collect::collector::MultiProcessCollector;
-use crate::encoding::render::render;
 
 /// The `/metrics` endpoint: merges the directory at every request (on a
 /// blocking thread), answers in the text format or OpenMetrics as the

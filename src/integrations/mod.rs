@@ -3,5 +3,8 @@
 pub mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod render;
 #[cfg(feature = "tower")]
 pub mod tower;
+
+pub use render::{Rendered, render};

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use prometheus_multiproc::integrations::tower::MetricsLayer;
-use prometheus_multiproc::{MultiProcessCollector, encoding as exposition};
+use prometheus_multiproc::{MultiProcessCollector, integrations as exposition};
 
 use crate::common::{Dir, fork_worker, http_request, py_samples, wait_ok};
 

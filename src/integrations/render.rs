@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use prometheus_multiproc::{Counter, MetricsDir, MultiProcessCollector};
-//! use prometheus_multiproc::encoding::render;
+//! use prometheus_multiproc::integrations::render;
 //! # let tmp = tempfile::tempdir().unwrap();
 //! # let dir = MetricsDir::open(tmp.path()).unwrap();
 //! # Counter::new_in(&dir, "hits_total", "Hits.").unwrap().inc();
@@ -23,7 +23,7 @@
 //! ```ignore
 //! async fn metrics(State(c): State<MultiProcessCollector>, headers: HeaderMap) -> impl IntoResponse {
 //!     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-//!     match prometheus_multiproc::encoding::render(&c, accept) {
+//!     match prometheus_multiproc::integrations::render(&c, accept) {
 //!         Ok(r) => ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response(),
 //!         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
 //!     }
@@ -32,6 +32,7 @@
 
 use crate::collect::collector::{MultiProcessCollector, Stats, Warning};
 use crate::encoding::text::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+use crate::encoding::wants_openmetrics;
 use crate::error::Result;
 
 /// An encoded exposition, ready to be sent.
@@ -80,30 +81,6 @@ pub fn render(collector: &MultiProcessCollector, accept: Option<&str>) -> Result
         content_type,
         warnings: scrape.warnings,
         stats: scrape.stats,
-    })
-}
-
-/// True when an `Accept` header value asks for OpenMetrics: some listed
-/// media type is `application/openmetrics-text` (any case) and its `q`
-/// parameter, if any, is not 0.
-///
-/// ```
-/// use prometheus_multiproc::encoding::wants_openmetrics;
-/// assert!(wants_openmetrics("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
-/// assert!(!wants_openmetrics("application/openmetrics-text;q=0"));
-/// assert!(!wants_openmetrics("text/plain;version=0.0.4"));
-/// assert!(!wants_openmetrics("*/*"));
-/// ```
-pub fn wants_openmetrics(accept: &str) -> bool {
-    accept.split(',').any(|item| {
-        let mut parts = item.split(';');
-        let media = parts.next().unwrap_or("").trim();
-        media.eq_ignore_ascii_case("application/openmetrics-text")
-            && !parts.any(|p| {
-                let p = p.trim();
-                p.get(..2).is_some_and(|k| k.eq_ignore_ascii_case("q="))
-                    && p[2..].trim().parse::<f64>().is_ok_and(|q| q <= 0.0)
-            })
     })
 }
 
