@@ -89,7 +89,7 @@ mod write;
 pub use prometheus;
 pub use prometheus::{HistogramOpts, Opts};
 
-pub use collect::collector::{MultiProcessCollector, Scrape, Stats, Warning};
+pub use collect::collector::{MultiProcessCollector, Scrape, Stats, Warning, WarningKind};
 pub use collect::dead::{
     Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,
     remove_dead_live_files,

@@ -52,7 +52,7 @@ use prometheus::proto;
 
 use super::convert::to_metric_families;
 use super::encoded::Encoded;
-pub use super::warning::Warning;
+pub use super::warning::{Warning, WarningKind};
 use crate::encoding::text;
 use crate::encoding::text::Format;
 use crate::error::{Error, Result};

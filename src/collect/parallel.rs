@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use super::collector::{MultiProcessCollector, Stats, Warning};
+use super::collector::{MultiProcessCollector, Stats};
 use super::encoded::Encoded;
 use super::placement;
 use super::read::{Read, Skip, read_image};
 use super::scrape::ScrapeState;
+use super::warning::{Warning, WarningKind};
 use crate::encoding::text::Format;
 use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
@@ -77,7 +78,7 @@ impl MultiProcessCollector {
         for note in std::mem::take(&mut merged.notes) {
             merged.warnings.push(Warning {
                 path: self.dir.clone(),
-                message: note,
+                kind: WarningKind::MixedGaugeModes(note),
             });
         }
         (families, merged, encoded)
@@ -282,7 +283,7 @@ impl ReadAhead {
                 let read = self
                     .1
                     .take()
-                    .unwrap_or_else(|| Err(Skip::Other("could not be read; skipped".into())));
+                    .unwrap_or(Err(Skip::Other(WarningKind::ReadAborted)));
                 *lock(self.0) = Some(read);
             }
         }

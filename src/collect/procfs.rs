@@ -67,7 +67,7 @@ mod linux {
     use std::sync::Arc;
 
     use crate::collect::dead::{self, Liveness};
-    use crate::collect::warning::Warning;
+    use crate::collect::warning::{Warning, WarningKind};
     use crate::format::HEADER_LEN;
     use crate::format::naming::{self, GaugeMode};
     use crate::merge::{Family, FamilyKind, Sample};
@@ -217,10 +217,9 @@ mod linux {
             if families.iter().any(|g| g.name == f.name) {
                 warnings.push(Warning {
                     path: dir.to_path_buf(),
-                    message: format!(
-                        "the metrics files already have a metric named {}: the process metric is left out",
-                        f.name
-                    ),
+                    kind: WarningKind::ProcessMetricShadowed {
+                        name: f.name.clone(),
+                    },
                 });
                 continue;
             }

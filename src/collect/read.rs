@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 
 use super::dead::{self, Liveness};
 use super::open;
+use super::warning::WarningKind;
 use crate::format::naming::FileKind;
 use crate::format::{self, Corrupt, CorruptKind, HEADER_LEN};
 
@@ -16,9 +17,9 @@ pub(super) enum Skip {
     /// The writer is dead.
     Dead,
     /// Not readable as a file: warn.
-    Other(String),
+    Other(WarningKind),
     /// Corrupt content: warn.
-    Corrupt(String),
+    Corrupt(Corrupt),
 }
 
 /// A file read by a thread other than the one merging it: its image (the
@@ -41,25 +42,24 @@ pub(super) fn read_image(
     let file = open::open_no_follow_at(dirfd, name).map_err(|e| match e.kind() {
         // Removed by mark_process_dead between listing and opening.
         io::ErrorKind::NotFound if live => Skip::Quiet,
-        io::ErrorKind::NotFound => Skip::Other("vanished before it could be read; skipped".into()),
-        _ if e.raw_os_error() == Some(libc::ELOOP) => {
-            Skip::Other("is a symbolic link; skipped".into())
-        }
-        _ => Skip::Other(format!("cannot open: {e}; skipped")),
+        io::ErrorKind::NotFound => Skip::Other(WarningKind::Vanished),
+        _ if e.raw_os_error() == Some(libc::ELOOP) => Skip::Other(WarningKind::SymbolicLink),
+        _ => Skip::Other(WarningKind::unreadable("open", &e)),
     })?;
     let size = file_size(&file)?;
     if size == 0 {
         return Err(Skip::Quiet);
     }
     if size > MAX_FILE_SIZE {
-        return Err(Skip::Other(format!(
-            "{size} bytes is larger than the limit of {MAX_FILE_SIZE}; skipped"
-        )));
+        return Err(Skip::Other(WarningKind::TooLarge {
+            size,
+            limit: MAX_FILE_SIZE,
+        }));
     }
 
     let mut header = [0u8; HEADER_LEN];
     let n = read_full_at(&file, &mut header, 0)
-        .map_err(|e| Skip::Other(format!("cannot read: {e}; skipped")))?;
+        .map_err(|e| Skip::Other(WarningKind::unreadable("read", &e)))?;
     if n < HEADER_LEN {
         return Err(corrupt(0, CorruptKind::ShortHeader { len: n }));
     }
@@ -99,27 +99,27 @@ pub(super) fn read_image(
     let data = &mut buf[..used];
     data[..HEADER_LEN].copy_from_slice(&header);
     let n = read_full_at(&file, &mut data[HEADER_LEN..], HEADER_LEN as u64)
-        .map_err(|e| Skip::Other(format!("cannot read: {e}; skipped")))?;
+        .map_err(|e| Skip::Other(WarningKind::unreadable("read", &e)))?;
     if n < used - HEADER_LEN {
-        return Err(Skip::Other(format!(
-            "shrank to {} bytes while being read (used field {used}); skipped",
-            HEADER_LEN + n
-        )));
+        return Err(Skip::Other(WarningKind::Shrank {
+            len: HEADER_LEN + n,
+            used,
+        }));
     }
     Ok(used)
 }
 
 pub(super) fn corrupt(offset: usize, kind: CorruptKind) -> Skip {
-    Skip::Corrupt(Corrupt { offset, kind }.to_string())
+    Skip::Corrupt(Corrupt { offset, kind })
 }
 
 /// fstat: the size of a regular file.
 fn file_size(file: &File) -> Result<u64, Skip> {
     let md = file
         .metadata()
-        .map_err(|e| Skip::Other(format!("cannot stat: {e}; skipped")))?;
+        .map_err(|e| Skip::Other(WarningKind::unreadable("stat", &e)))?;
     if !md.file_type().is_file() {
-        return Err(Skip::Other("not a regular file; skipped".into()));
+        return Err(Skip::Other(WarningKind::NotRegularFile));
     }
     Ok(md.len())
 }

@@ -3,8 +3,9 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::collector::{Stats, Warning};
+use super::collector::Stats;
 use super::read::{Read, Skip, corrupt, read_image};
+use super::warning::{Warning, WarningKind};
 use crate::format::naming::FileKind;
 use crate::format::{self, CorruptKind, Entries};
 use crate::merge::{KeyId, Merger, TypeConflict};
@@ -61,27 +62,24 @@ impl ScrapeState {
             Ok(conflicts) => {
                 self.stats.files_read += 1;
                 for c in conflicts {
-                    self.warn(dir.join(name), c.to_string());
+                    self.warn(dir.join(name), WarningKind::TypeConflict(c));
                 }
             }
             Err(Skip::Quiet) => self.stats.files_skipped += 1,
             Err(Skip::Dead) => self.stats.files_dead += 1,
-            Err(Skip::Other(message)) => {
+            Err(Skip::Other(kind)) => {
                 self.stats.files_skipped += 1;
-                self.warn(dir.join(name), message);
+                self.warn(dir.join(name), kind);
             }
             Err(Skip::Corrupt(why)) => {
                 self.stats.files_corrupt += 1;
-                self.warn(
-                    dir.join(name),
-                    format!("corrupt metrics file skipped: {why}"),
-                );
+                self.warn(dir.join(name), WarningKind::Corrupt(why));
             }
         }
     }
 
-    fn warn(&mut self, path: PathBuf, message: String) {
-        self.warnings.push(Warning { path, message });
+    fn warn(&mut self, path: PathBuf, kind: WarningKind) {
+        self.warnings.push(Warning { path, kind });
     }
 
     /// Merges the file image `self.buf[..used]`; returns the type
@@ -95,9 +93,9 @@ impl ScrapeState {
         let data = &self.buf[..used];
         self.staged.clear();
         self.merger.start_file();
-        let entries = Entries::new(data).map_err(|c| Skip::Corrupt(c.to_string()))?;
+        let entries = Entries::new(data).map_err(Skip::Corrupt)?;
         for e in entries {
-            let e = e.map_err(|c| Skip::Corrupt(c.to_string()))?;
+            let e = e.map_err(Skip::Corrupt)?;
             match self.merger.resolve(kind, e.key) {
                 Ok(id) => self.staged.push((id, e.value, e.timestamp)),
                 Err(why) => {

@@ -10,6 +10,7 @@ use super::encoded::Encoded;
 use super::open;
 use super::parallel::*;
 use super::scrape::ScrapeState;
+use super::warning::WarningKind;
 use crate::encoding::text::{self, Format};
 use crate::format::key::encode_key;
 use crate::format::naming::GaugeMode;
@@ -320,6 +321,14 @@ fn corrupt_files_are_skipped_whole_with_a_warning() {
     assert_eq!(s.stats.files_read, 1);
     assert_eq!(s.stats.files_corrupt, 7, "{:?}", s.warnings);
     assert_eq!(s.warnings.len(), 7);
+    assert!(
+        s.warnings
+            .iter()
+            .all(|w| matches!(w.kind, WarningKind::Corrupt(_))),
+        "{:?}",
+        s.warnings
+    );
+    // The typed reason still prints what and where.
     let msgs: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
     for (file, what) in [
         ("counter_2.db", "key at offset 56"),
@@ -366,9 +375,14 @@ fn odd_files_are_skipped() {
     assert_eq!(s.stats.files_skipped, 5);
     let msgs: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(msgs.len(), 3, "{msgs:#?}");
-    assert!(msgs[0].contains("counter_4.db") && msgs[0].contains("not a regular file"));
-    assert!(msgs[1].contains("counter_5.db") && msgs[1].contains("symbolic link"));
-    assert!(msgs[2].contains("counter_6.db") && msgs[2].contains("not a regular file"));
+    let kinds: Vec<(&Path, &WarningKind)> = s
+        .warnings
+        .iter()
+        .map(|w| (w.path.as_path(), &w.kind))
+        .collect();
+    assert!(kinds[0].0.ends_with("counter_4.db") && *kinds[0].1 == WarningKind::NotRegularFile);
+    assert!(kinds[1].0.ends_with("counter_5.db") && *kinds[1].1 == WarningKind::SymbolicLink);
+    assert!(kinds[2].0.ends_with("counter_6.db") && *kinds[2].1 == WarningKind::NotRegularFile);
     assert_eq!(s.families[0].samples[0].value, 1.0);
 }
 
@@ -428,8 +442,16 @@ fn type_conflicts_and_mixed_modes_are_warned() {
         .unwrap();
     assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
     assert!(s.warnings[0].path.ends_with("gauge_all_1.db"));
-    assert!(s.warnings[0].message.contains("counter"));
-    assert!(s.warnings[1].message.contains("using min"));
+    assert!(
+        matches!(&s.warnings[0].kind, WarningKind::TypeConflict(c) if c.family_kind == FamilyKind::Counter),
+        "{:?}",
+        s.warnings[0]
+    );
+    assert!(
+        matches!(&s.warnings[1].kind, WarningKind::MixedGaugeModes(note) if note.contains("using min")),
+        "{:?}",
+        s.warnings[1]
+    );
     assert_eq!(s.families[0].kind, FamilyKind::Counter);
     assert_eq!(s.families[1].samples[0].value, 2.0);
 }
@@ -444,7 +466,7 @@ fn vanished_live_gauges_are_quiet() {
     assert!(st.warnings.is_empty());
     st.read_file(dir.path(), &dirfd, "counter_9.db", FileKind::Counter, "9");
     assert_eq!(st.warnings.len(), 1);
-    assert!(st.warnings[0].message.contains("vanished"));
+    assert_eq!(st.warnings[0].kind, WarningKind::Vanished);
     assert_eq!(st.stats.files_skipped, 2);
 }
 

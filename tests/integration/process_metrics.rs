@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use prometheus_multiproc::merge::Family;
-use prometheus_multiproc::{Counter, MultiProcessCollector};
+use prometheus_multiproc::{Counter, MultiProcessCollector, WarningKind};
 
 use crate::common::{Dir, Held, in_worker};
 
@@ -147,7 +147,12 @@ fn application_metrics_win_name_clashes() {
     assert_eq!(f.help, "The app's own.");
     assert_eq!(f.samples.len(), 1);
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
-    assert!(s.warnings[0].message.contains("process_cpu_seconds"));
+    assert_eq!(
+        s.warnings[0].kind,
+        WarningKind::ProcessMetricShadowed {
+            name: "process_cpu_seconds".into()
+        }
+    );
     assert_eq!(
         family(&s.families, "multiproc_processes").samples[0].value,
         1.0
