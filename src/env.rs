@@ -34,7 +34,7 @@ pub(crate) fn collect_threads() -> usize {
 /// (default `600`: owner only).
 pub const FILE_MODE_ENV: &str = "PROMETHEUS_MULTIPROC_FILE_MODE";
 /// Environment variable naming a stable worker id to use in file names
-/// instead of the pid (see [`set_worker_id`]).
+/// instead of the pid (see [`set_worker_id`](crate::set_worker_id)).
 pub const WORKER_ID_ENV: &str = "PROMETHEUS_MULTIPROC_WORKER_ID";
 
 /// The worker id set in [`WORKER_ID_ENV`], if any (validated by the caller).

@@ -198,7 +198,7 @@ impl MultiProcessCollector {
     /// Also exports, at every scrape, the CPU, memory, file descriptors and
     /// start time of each living worker that has files in the directory,
     /// with a `pid` label, and their sums (Linux only; see
-    /// [`procfs`](crate::collect::procfs) for the families and how workers are found).
+    /// `collect/procfs.rs` for the families and how workers are found).
     ///
     /// ```
     /// # let tmp = tempfile::tempdir().unwrap();

@@ -175,7 +175,7 @@ fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Call it in the worker, after `fork` and before the worker's first metric
 /// write; files already opened in this process keep their names. The id is
 /// forgotten in forked children, which use their pid again. The
-/// [`WORKER_ID_ENV`] variable has the same effect when set before the first
+/// [`WORKER_ID_ENV`](crate::env::WORKER_ID_ENV) variable has the same effect when set before the first
 /// write. Ids are 1 to 64 characters of `[A-Za-z0-9.-]`.
 ///
 /// ```
@@ -289,7 +289,7 @@ impl MetricsDir {
     }
 
     /// Creates new files with these permission bits from now on (default
-    /// `0o600`, or [`FILE_MODE_ENV`]). A sidecar exporter running as another
+    /// `0o600`, or [`FILE_MODE_ENV`](crate::env::FILE_MODE_ENV)). A sidecar exporter running as another
     /// user needs read access, e.g. `0o640` with a shared group. Applies to
     /// every handle of this directory in this process.
     ///
