@@ -80,6 +80,8 @@ mod error;
 pub mod format;
 pub mod integrations;
 pub mod merge;
+#[cfg(feature = "prefork")]
+pub mod prefork;
 mod metrics;
 mod write;
 

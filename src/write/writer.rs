@@ -219,6 +219,12 @@ fn identity(generation_now: u64) -> Result<String> {
     Ok(id)
 }
 
+/// The name this process's files have (or will have): its worker id, or
+/// its pid.
+pub(crate) fn file_identity() -> Result<String> {
+    identity(generation())
+}
+
 /// A directory that this process writes its metrics files into.
 ///
 /// Cheap to clone; all clones share the open files. Metric constructors
