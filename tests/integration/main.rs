@@ -10,6 +10,8 @@ mod info_enum;
 #[cfg(feature = "tower")]
 mod integrations;
 mod interop;
+#[cfg(all(feature = "tower", feature = "prefork"))]
+mod prefork;
 mod process_metrics;
 mod reliability;
 mod writer;
