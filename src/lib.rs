@@ -80,9 +80,9 @@ mod error;
 pub mod format;
 pub mod integrations;
 pub mod merge;
+mod metrics;
 #[cfg(feature = "prefork")]
 pub mod prefork;
-mod metrics;
 mod write;
 
 /// The `prometheus` crate this crate builds on (its `Opts`, `HistogramOpts`,
@@ -103,7 +103,7 @@ pub use merge::{Family, FamilyKind, Sample};
 pub use metrics::timing;
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Enum, EnumVec, Gauge, GaugeVec, Histogram,
-    HistogramTimer, HistogramVec, Info, InfoVec, MetricVec, Summary, SummaryVec,
+    HistogramTimer, HistogramVec, HistogramVecTimer, Info, InfoVec, MetricVec, Summary, SummaryVec,
 };
 pub use write::writer::{MetricsDir, set_worker_id};
 
@@ -115,3 +115,7 @@ pub mod core {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(all(doctest, feature = "prefork"))]
+#[doc = include_str!("../docs/prefork.md")]
+struct PreforkDocDoctests;

@@ -6,6 +6,7 @@ mod histogram;
 mod info;
 mod stateset;
 mod summary;
+mod timer;
 pub mod timing;
 mod vec;
 
@@ -15,6 +16,7 @@ pub use histogram::{DEFAULT_BUCKETS, Histogram, HistogramTimer, HistogramVec};
 pub use info::{Info, InfoVec};
 pub use stateset::{Enum, EnumVec};
 pub use summary::{Summary, SummaryVec};
+pub use timer::HistogramVecTimer;
 pub use vec::{MetricVec, VecChild};
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -8,8 +8,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::write::prefork_sys::{self as sys, SignalPipe};
 use super::{Event, ExitReason, Summary, Supervisor, SupervisorError, Worker};
+use crate::write::prefork_sys::{self as sys, SignalPipe};
 
 /// The longest sleep of the loop without a signal (a lost wake-up costs at
 /// most this).
