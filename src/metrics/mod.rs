@@ -4,6 +4,7 @@ mod counter;
 mod gauge;
 mod histogram;
 mod info;
+mod registry;
 mod stateset;
 mod summary;
 mod timer;
@@ -22,6 +23,7 @@ pub use vec::{MetricVec, VecChild};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+use registry::{Kind, checked};
 
 /// A validated description shared by every child of a metric.
 #[derive(Debug, Clone)]
