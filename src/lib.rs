@@ -91,6 +91,7 @@ mod write;
 pub use prometheus;
 pub use prometheus::{HistogramOpts, Opts};
 
+pub use collect::clash::ClashingMetric;
 pub use collect::collector::{MultiProcessCollector, Scrape, Stats, Warning, WarningKind};
 pub use collect::dead::{
     Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,

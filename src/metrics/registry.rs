@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::metrics::Desc;
 use crate::format::naming::GaugeMode;
+use crate::metrics::Desc;
 use crate::write::writer::MetricsDir;
 
 /// The type of a metric, with what else makes two metrics the same.
