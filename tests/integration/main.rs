@@ -7,6 +7,8 @@ mod api;
 mod axum_endpoint;
 mod common;
 mod duplicates;
+#[cfg(feature = "metrics")]
+mod facade;
 mod info_enum;
 #[cfg(feature = "tower")]
 mod integrations;
