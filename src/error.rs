@@ -52,6 +52,13 @@ enum ErrorKind {
     LabelCount { expected: usize, got: usize },
     /// A file is full: its reserved address range cannot grow further.
     FileFull { path: PathBuf, limit: u64 },
+    /// A metric's series names are taken by a different metric of this
+    /// process (same directory).
+    Duplicate {
+        metric: String,
+        names: Vec<String>,
+        existing: String,
+    },
 }
 
 impl Error {
@@ -111,6 +118,42 @@ impl Error {
                 path: path.into(),
                 limit,
             },
+        }
+    }
+
+    pub(crate) fn duplicate(metric: &str, names: Vec<String>, existing: String) -> Self {
+        Error {
+            kind: ErrorKind::Duplicate {
+                metric: metric.to_string(),
+                names,
+                existing,
+            },
+        }
+    }
+
+    /// True when a metric was refused because its series names are taken
+    /// by a different metric created earlier in this process for the same
+    /// directory (as prometheus_client's `DuplicateTimeseries`).
+    ///
+    /// ```
+    /// use prometheus_multiproc::{Counter, Gauge, GaugeMode, MetricsDir};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// Counter::new_in(&dir, "jobs_total", "Jobs.").unwrap();
+    /// let err = Gauge::new_in(&dir, "jobs_total", "Jobs.", GaugeMode::LiveSum).unwrap_err();
+    /// assert!(err.is_duplicate());
+    /// assert_eq!(err.duplicate_names(), ["jobs_total"]);
+    /// ```
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self.kind, ErrorKind::Duplicate { .. })
+    }
+
+    /// The series names that collided, for [`Error::is_duplicate`] errors
+    /// (empty otherwise).
+    pub fn duplicate_names(&self) -> &[String] {
+        match &self.kind {
+            ErrorKind::Duplicate { names, .. } => names,
+            _ => &[],
         }
     }
 
@@ -200,6 +243,16 @@ impl fmt::Display for Error {
                 f,
                 "{}: metrics file would exceed its reserved size of {limit} bytes",
                 path.display()
+            ),
+            ErrorKind::Duplicate {
+                metric,
+                names,
+                existing,
+            } => write!(
+                f,
+                "duplicated timeseries: metric {metric:?} would produce {names:?}, \
+                 already produced by the {existing} created earlier with another type, \
+                 labels or help"
             ),
         }
     }

@@ -81,6 +81,8 @@ pub mod format;
 pub mod integrations;
 pub mod merge;
 mod metrics;
+#[cfg(feature = "prefork")]
+pub mod prefork;
 mod write;
 
 /// The `prometheus` crate this crate builds on (its `Opts`, `HistogramOpts`,
@@ -89,6 +91,7 @@ mod write;
 pub use prometheus;
 pub use prometheus::{HistogramOpts, Opts};
 
+pub use collect::clash::ClashingMetric;
 pub use collect::collector::{MultiProcessCollector, Scrape, Stats, Warning, WarningKind};
 pub use collect::dead::{
     Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,
@@ -101,7 +104,7 @@ pub use merge::{Family, FamilyKind, Sample};
 pub use metrics::timing;
 pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Enum, EnumVec, Gauge, GaugeVec, Histogram,
-    HistogramTimer, HistogramVec, Info, InfoVec, MetricVec, Summary, SummaryVec,
+    HistogramTimer, HistogramVec, HistogramVecTimer, Info, InfoVec, MetricVec, Summary, SummaryVec,
 };
 pub use write::writer::{MetricsDir, set_worker_id};
 
@@ -113,3 +116,7 @@ pub mod core {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(all(doctest, feature = "prefork"))]
+#[doc = include_str!("../docs/prefork.md")]
+struct PreforkDocDoctests;

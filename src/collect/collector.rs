@@ -262,6 +262,9 @@ impl MultiProcessCollector {
                 encoded = Encoded::of(format, &families);
             }
         }
+        // Metrics defined differently by different processes: warned, not changed.
+        let clashes = super::clash::warnings(&self.dir, &dirfd, &names, &families);
+        st.warnings.extend(clashes);
         st.stats.families = families.len();
         st.stats.samples = families.iter().map(|f| f.samples.len()).sum();
         st.stats.duration = start.elapsed();

@@ -1,5 +1,6 @@
 //! Collecting: the collector API, reading the files, merging them in parallel, liveness of workers, and per-process metrics.
 
+pub(crate) mod clash;
 pub(crate) mod collector;
 mod convert;
 pub(crate) mod dead;

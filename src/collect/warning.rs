@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::clash::ClashingMetric;
 use crate::format::Corrupt;
 use crate::merge::TypeConflict;
 
@@ -73,6 +74,18 @@ pub enum WarningKind {
     TypeConflict(TypeConflict),
     /// A gauge written with several multiprocess modes (the merge's remark).
     MixedGaugeModes(String),
+    /// Metrics written by different processes produce the same series
+    /// name, as prometheus_client's registry computes the names (a counter
+    /// `x` and a gauge `x_total`, a histogram `x` and a gauge `x_count`):
+    /// the output repeats it, exactly as prometheus_client's does. Within
+    /// one process such a metric is refused
+    /// ([`Error::is_duplicate`](crate::Error::is_duplicate)).
+    NameClash {
+        /// The series name both produce.
+        series: String,
+        /// The two metrics, with the files that hold them.
+        metrics: Box<[ClashingMetric; 2]>,
+    },
     /// A per-process metric left out because the files have a metric of
     /// that name.
     ProcessMetricShadowed {
@@ -113,6 +126,12 @@ impl fmt::Display for WarningKind {
             WarningKind::ReadAborted => f.write_str("could not be read; skipped"),
             WarningKind::TypeConflict(c) => c.fmt(f),
             WarningKind::MixedGaugeModes(note) => f.write_str(note),
+            WarningKind::NameClash { series, metrics } => write!(
+                f,
+                "series {series:?} is produced by {} and by {}: processes define these \
+                 metrics differently, and the output repeats the name as prometheus_client's does",
+                metrics[0], metrics[1]
+            ),
             WarningKind::ProcessMetricShadowed { name } => write!(
                 f,
                 "the metrics files already have a metric named {name}: the process metric is left out"

@@ -1,8 +1,10 @@
-//! Web-framework integrations: tower middleware (feature `tower`), an axum `/metrics` endpoint (feature `axum`), and their credential check.
+//! Integrations: tower middleware (feature `tower`), an axum `/metrics` endpoint (feature `axum`) and their credential check, `render` for any framework, and a `metrics` facade recorder (feature `metrics`).
 
 pub mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "metrics")]
+pub mod facade;
 mod render;
 #[cfg(feature = "tower")]
 pub mod tower;

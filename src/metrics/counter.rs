@@ -7,7 +7,7 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, warn_once};
+use super::{Desc, Kind, checked, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
@@ -86,7 +86,7 @@ impl Counter {
         }
         let proto = CounterProto {
             dir: dir.clone(),
-            desc: counter_desc(&opts)?,
+            desc: checked(dir, Kind::Counter, counter_desc(&opts)?)?,
         };
         Counter::make(&proto, &[])
     }
@@ -169,7 +169,7 @@ impl MetricVec<Counter> {
         opts.variable_labels = labels.iter().map(|s| s.to_string()).collect();
         Ok(MetricVec::from_proto(CounterProto {
             dir: dir.clone(),
-            desc: counter_desc(&opts)?,
+            desc: checked(dir, Kind::Counter, counter_desc(&opts)?)?,
         }))
     }
 }

@@ -7,7 +7,7 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, now_seconds, warn_once};
+use super::{Desc, Kind, checked, now_seconds, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::{FileKind, GaugeMode};
@@ -99,7 +99,7 @@ impl Gauge {
         }
         let proto = GaugeProto {
             dir: dir.clone(),
-            desc: Desc::new(&opts, &[])?,
+            desc: checked(dir, Kind::Gauge(mode), Desc::new(&opts, &[])?)?,
             mode,
         };
         Gauge::make(&proto, &[])
@@ -233,7 +233,11 @@ impl MetricVec<Gauge> {
     ) -> Result<GaugeVec> {
         Ok(MetricVec::from_proto(GaugeProto {
             dir: dir.clone(),
-            desc: Desc::with_labels(&opts, labels, &[])?,
+            desc: checked(
+                dir,
+                Kind::Gauge(mode),
+                Desc::with_labels(&opts, labels, &[])?,
+            )?,
             mode,
         }))
     }

@@ -8,7 +8,7 @@ use prometheus::HistogramOpts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, warn_once};
+use super::{Desc, Kind, checked, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::{encode_key, float_to_go_string};
 use crate::format::naming::FileKind;
@@ -122,10 +122,11 @@ fn proto(
             Desc::new(&opts.common_opts, &["le"])?
         }
     };
+    let bounds = bounds(&opts.buckets)?;
     Ok(HistogramProto {
         dir: dir.clone(),
-        desc,
-        bounds: bounds(&opts.buckets)?,
+        desc: checked(dir, Kind::Histogram(&bounds), desc)?,
+        bounds,
     })
 }
 

@@ -7,7 +7,7 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, validate_label_name, warn_once};
+use super::{Desc, Kind, checked, validate_label_name, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
@@ -120,7 +120,7 @@ impl Info {
         }
         let proto = InfoProto {
             dir: dir.clone(),
-            desc: info_desc(&opts)?,
+            desc: checked(dir, Kind::Info, info_desc(&opts)?)?,
         };
         Info::make(&proto, &[])
     }
@@ -252,7 +252,7 @@ impl MetricVec<Info> {
         opts.variable_labels = labels.iter().map(|s| s.to_string()).collect();
         Ok(MetricVec::from_proto(InfoProto {
             dir: dir.clone(),
-            desc: info_desc(&opts)?,
+            desc: checked(dir, Kind::Info, info_desc(&opts)?)?,
         }))
     }
 }

@@ -4,8 +4,10 @@ mod counter;
 mod gauge;
 mod histogram;
 mod info;
+mod registry;
 mod stateset;
 mod summary;
+mod timer;
 pub mod timing;
 mod vec;
 
@@ -15,11 +17,13 @@ pub use histogram::{DEFAULT_BUCKETS, Histogram, HistogramTimer, HistogramVec};
 pub use info::{Info, InfoVec};
 pub use stateset::{Enum, EnumVec};
 pub use summary::{Summary, SummaryVec};
+pub use timer::HistogramVecTimer;
 pub use vec::{MetricVec, VecChild};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+use registry::{Kind, checked};
 
 /// A validated description shared by every child of a metric.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, now_seconds, validate_label_name, warn_once};
+use super::{Desc, Kind, checked, now_seconds, validate_label_name, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
@@ -101,10 +101,11 @@ fn proto(dir: &MetricsDir, opts: &Opts, states: &[&str]) -> Result<EnumProto> {
             )));
         }
     }
+    let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
     Ok(EnumProto {
         dir: dir.clone(),
-        desc,
-        states: states.iter().map(|s| s.to_string()).collect(),
+        desc: checked(dir, Kind::Enum(&states), desc)?,
+        states: states.into(),
     })
 }
 

@@ -7,7 +7,7 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, warn_once};
+use super::{Desc, Kind, checked, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
@@ -76,7 +76,7 @@ impl Summary {
         }
         let proto = SummaryProto {
             dir: dir.clone(),
-            desc: Desc::new(&opts, &["quantile"])?,
+            desc: checked(dir, Kind::Summary, Desc::new(&opts, &["quantile"])?)?,
         };
         Summary::make(&proto, &[])
     }
@@ -154,7 +154,11 @@ impl MetricVec<Summary> {
     pub fn new_in(dir: &MetricsDir, opts: Opts, labels: &[&str]) -> Result<SummaryVec> {
         Ok(MetricVec::from_proto(SummaryProto {
             dir: dir.clone(),
-            desc: Desc::with_labels(&opts, labels, &["quantile"])?,
+            desc: checked(
+                dir,
+                Kind::Summary,
+                Desc::with_labels(&opts, labels, &["quantile"])?,
+            )?,
         }))
     }
 }

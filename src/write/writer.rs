@@ -219,6 +219,21 @@ fn identity(generation_now: u64) -> Result<String> {
     Ok(id)
 }
 
+/// Runs `f` under the lock that the fork handlers hold across `fork`, so
+/// that no fork copies the state `f` touches half-changed or locked. `f`
+/// must not take that lock again (no metric writes, no file opening).
+pub(crate) fn with_fork_lock<T>(f: impl FnOnce() -> T) -> T {
+    register_atfork();
+    let _g = SlowGuard::take();
+    f()
+}
+
+/// The name this process's files have (or will have): its worker id, or
+/// its pid.
+pub(crate) fn file_identity() -> Result<String> {
+    identity(generation())
+}
+
 /// A directory that this process writes its metrics files into.
 ///
 /// Cheap to clone; all clones share the open files. Metric constructors

@@ -300,28 +300,3 @@ fn expose_ct(openmetrics: bool) -> &'static str {
         prometheus_multiproc::encoding::TEXT_CONTENT_TYPE
     }
 }
-
-/// `examples/axum_app.rs --self-test`: three forked workers, traffic, and a
-/// check of the merged `/metrics`; built by `cargo test --all-features`.
-#[test]
-fn axum_example_self_test() {
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples/axum_app");
-    assert!(
-        example.exists(),
-        "{} not built: run `cargo test --all-features` (which builds the examples) or `cargo build --example axum_app --features tower`",
-        example.display()
-    );
-    let out = std::process::Command::new(&example)
-        .arg("--self-test")
-        .env_remove("PROMETHEUS_MULTIPROC_DIR")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{}\n{stderr}", out.status);
-    assert!(stderr.contains("self-test passed"), "{stderr}");
-}

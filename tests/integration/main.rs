@@ -6,10 +6,15 @@ mod api;
 #[cfg(feature = "axum")]
 mod axum_endpoint;
 mod common;
+mod duplicates;
+#[cfg(feature = "metrics")]
+mod facade;
 mod info_enum;
 #[cfg(feature = "tower")]
 mod integrations;
 mod interop;
+#[cfg(all(feature = "tower", feature = "prefork"))]
+mod prefork;
 mod process_metrics;
 mod reliability;
 mod writer;
