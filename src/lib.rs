@@ -81,6 +81,7 @@ pub mod format;
 pub mod integrations;
 pub mod merge;
 mod metrics;
+mod warn;
 mod write;
 
 /// The `prometheus` crate this crate builds on (its `Opts`, `HistogramOpts`,

@@ -11,6 +11,7 @@ use super::{Desc, validate_label_name, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
+use crate::write::mmap::ForkLocal;
 use crate::write::slot;
 use crate::write::writer::{MetricsDir, SlotGroup};
 
@@ -30,7 +31,8 @@ use crate::write::writer::{MetricsDir, SlotGroup};
 /// `_total`), so `Info::new("app_info", ..)` and `Info::new("app", ..)` both
 /// expose `app_info`. Until [`Info::info`] is called the process exposes
 /// nothing. A forked child exposes its parent's label set only while the
-/// parent lives; call `info` again in the child to have its own.
+/// parent lives; call `info` again in the child to have its own (until then,
+/// [`Info::get`] is empty in the child).
 ///
 /// prometheus_client reads these files without error (as type `info`), but
 /// sums the values: it reports the number of processes holding each label
@@ -61,7 +63,9 @@ struct InfoCore {
     help: String,
     /// Constant and variable label pairs of this child.
     base: Vec<(String, String)>,
-    state: Mutex<InfoState>,
+    /// This process's label sets: a forked child starts with none (the
+    /// inherited lock may have been held by a thread of the parent).
+    state: ForkLocal<Mutex<InfoState>>,
     warned: AtomicBool,
 }
 
@@ -165,7 +169,7 @@ impl Info {
             set.push((k.to_string(), v.to_string()));
         }
         set.sort();
-        let mut st = c.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = c.state.get().lock().unwrap_or_else(|e| e.into_inner());
         let idx = match st.sets.iter().position(|(s, _)| *s == set) {
             Some(i) => i,
             None => {
@@ -196,7 +200,12 @@ impl Info {
     /// This process's current label set (sorted by name), empty if
     /// [`Info::info`] was never called.
     pub fn get(&self) -> Vec<(String, String)> {
-        let st = self.core.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = self
+            .core
+            .state
+            .get()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         st.current.map(|i| st.sets[i].0.clone()).unwrap_or_default()
     }
 }
@@ -217,7 +226,7 @@ impl VecChild for Info {
                 name: d.name.clone(),
                 help: d.help.clone(),
                 base,
-                state: Mutex::new(InfoState::default()),
+                state: ForkLocal::default(),
                 warned: AtomicBool::new(false),
             }),
         })

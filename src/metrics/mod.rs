@@ -143,9 +143,9 @@ pub(crate) fn validate_label_name(name: &str) -> Result<()> {
 #[inline(never)]
 pub(crate) fn warn_once(flag: &AtomicBool, what: &str, err: &Error) {
     if !flag.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "prometheus-multiproc: {what}: {err} (further errors for this series are not shown)"
-        );
+        crate::warn::warn(format_args!(
+            "{what}: {err} (further errors for this series are not shown)"
+        ));
     }
 }
 

@@ -11,6 +11,7 @@ use super::{Desc, now_seconds, validate_label_name, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
+use crate::write::mmap::ForkLocal;
 use crate::write::slot;
 use crate::write::writer::{MetricsDir, SlotGroup};
 
@@ -63,7 +64,8 @@ struct EnumCore {
     group: SlotGroup,
     states: Arc<[String]>,
     /// Serialises `state` calls, so that this process never shows two states.
-    lock: Mutex<()>,
+    /// Per process: a forked child must not inherit it held.
+    lock: ForkLocal<Mutex<()>>,
     warned: AtomicBool,
 }
 
@@ -160,7 +162,7 @@ impl Enum {
         let idx = c.states.iter().position(|s| s == state).ok_or_else(|| {
             Error::invalid_argument(format!("unknown state {state:?} (states: {:?})", c.states))
         })?;
-        let _g = c.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = c.lock.get().lock().unwrap_or_else(|e| e.into_inner());
         let now = now_seconds();
         // The new state first, so that a scrape in this process's file never
         // finds no state set; then the others; then the timestamps.
@@ -216,7 +218,7 @@ impl VecChild for Enum {
             core: Arc::new(EnumCore {
                 group,
                 states: Arc::clone(&proto.states),
-                lock: Mutex::new(()),
+                lock: ForkLocal::default(),
                 warned: AtomicBool::new(false),
             }),
         })

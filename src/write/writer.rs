@@ -208,12 +208,18 @@ fn identity(generation_now: u64) -> Result<String> {
     {
         return Ok(id.clone());
     }
-    let id = match env::worker_id() {
-        Some(id) if generation_now == 0 => {
+    // A forked child uses its pid, and does not even read the environment
+    // (whose lock a thread of the parent may have held at the fork).
+    let from_env = match generation_now {
+        0 => env::worker_id(),
+        _ => None,
+    };
+    let id = match from_env {
+        Some(id) => {
             validate_worker_id(&id)?;
             id
         }
-        _ => std::process::id().to_string(),
+        None => std::process::id().to_string(),
     };
     *idg = Some((generation_now, id.clone()));
     Ok(id)
@@ -520,11 +526,11 @@ impl FileWriter {
                         .map(|d| d.as_secs())
                         .unwrap_or(0)
                 ));
-                eprintln!(
-                    "prometheus-multiproc: {}: {why}; moved aside to {} and starting a new file",
+                crate::warn::warn(format_args!(
+                    "{}: {why}; moved aside to {} and starting a new file",
                     path.display(),
                     aside.display()
-                );
+                ));
                 std::fs::rename(path, &aside).map_err(io_err)?;
                 return Ok(None);
             }
