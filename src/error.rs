@@ -46,6 +46,9 @@ enum ErrorKind {
     Io { path: PathBuf, source: io::Error },
     /// A metric or label name is not valid.
     InvalidName { what: &'static str, name: String },
+    /// A metric name is nothing but the suffix its type removes (a counter
+    /// named `_total`): the stored name would be empty.
+    EmptyWithoutSuffix { name: String, suffix: &'static str },
     /// Other invalid arguments (buckets, help text, ...).
     InvalidArgument(String),
     /// The number of label values does not match the number of label names.
@@ -89,6 +92,15 @@ impl Error {
             kind: ErrorKind::InvalidName {
                 what,
                 name: name.into(),
+            },
+        }
+    }
+
+    pub(crate) fn empty_without_suffix(name: impl Into<String>, suffix: &'static str) -> Self {
+        Error {
+            kind: ErrorKind::EmptyWithoutSuffix {
+                name: name.into(),
+                suffix,
             },
         }
     }
@@ -143,8 +155,19 @@ impl Error {
     }
 
     /// True when a metric or label name was rejected.
+    ///
+    /// ```
+    /// use prometheus_multiproc::{Counter, MetricsDir};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// let err = Counter::new_in(&dir, "_total", "Nothing left once `_total` goes.").unwrap_err();
+    /// assert!(err.is_invalid_name());
+    /// ```
     pub fn is_invalid_name(&self) -> bool {
-        matches!(self.kind, ErrorKind::InvalidName { .. })
+        matches!(
+            self.kind,
+            ErrorKind::InvalidName { .. } | ErrorKind::EmptyWithoutSuffix { .. }
+        )
     }
 
     /// True when an argument other than a name was rejected.
@@ -191,6 +214,10 @@ impl fmt::Display for Error {
             } => write!(f, "metrics directory {}: {reason}", path.display()),
             ErrorKind::Io { path, source } => write!(f, "{}: {source}", path.display()),
             ErrorKind::InvalidName { what, name } => write!(f, "invalid {what} name {name:?}"),
+            ErrorKind::EmptyWithoutSuffix { name, suffix } => write!(
+                f,
+                "invalid metric name {name:?}: nothing is left once the suffix {suffix:?} is removed"
+            ),
             ErrorKind::InvalidArgument(msg) => f.write_str(msg),
             ErrorKind::LabelCount { expected, got } => write!(
                 f,

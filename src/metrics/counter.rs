@@ -7,7 +7,7 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, warn_once};
+use super::{Desc, strip_name_suffix, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
@@ -54,9 +54,7 @@ pub struct CounterProto {
 
 fn counter_desc(opts: &Opts) -> Result<Desc> {
     let mut desc = Desc::new(opts, &[])?;
-    if let Some(stripped) = desc.name.strip_suffix("_total") {
-        desc.name = stripped.to_string();
-    }
+    strip_name_suffix(&mut desc, "_total")?;
     Ok(desc)
 }
 

@@ -7,7 +7,7 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, validate_label_name, warn_once};
+use super::{Desc, strip_name_suffix, validate_label_name, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
@@ -91,9 +91,7 @@ pub struct InfoProto {
 
 fn info_desc(opts: &Opts) -> Result<Desc> {
     let mut desc = Desc::new(opts, &[])?;
-    if let Some(stripped) = desc.name.strip_suffix("_info") {
-        desc.name = stripped.to_string();
-    }
+    strip_name_suffix(&mut desc, "_info")?;
     Ok(desc)
 }
 

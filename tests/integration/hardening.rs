@@ -12,11 +12,11 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use prometheus::{HistogramOpts, Opts};
 use prometheus_multiproc::{
-    CounterVec, Enum, EnumVec, GaugeMode, GaugeVec, HistogramVec, Info, InfoVec, MetricsDir,
-    MultiProcessCollector, SummaryVec,
+    Counter, CounterVec, Enum, EnumVec, GaugeMode, GaugeVec, HistogramVec, Info, InfoVec,
+    MetricsDir, MultiProcessCollector, SummaryVec,
 };
 
-use crate::common::{Dir, fork_worker};
+use crate::common::{Dir, fork_worker, py_samples, value_of};
 
 /// Waits for `pid` until `deadline`; SIGKILLs it if it is still running then.
 /// Returns the child's end, or `None` when it had to be killed (a hang).
@@ -164,4 +164,79 @@ fn hardening_fork_under_churn_never_hangs() {
         .map(|s| s.value)
         .sum();
     assert_eq!(child_total, FORKS as f64);
+}
+
+// ---------------------------------------------------------------------------
+// 2. Names that are nothing but the suffix their type removes
+
+/// A counter named `_total` (or an Info named `_info`) would be stored with
+/// an empty name: our collector then skipped the worker's whole counter file
+/// and prometheus_client's collector failed the scrape. Every constructor
+/// refuses it now, with an error, and the other metrics are unaffected.
+#[test]
+fn hardening_names_empty_without_their_suffix_are_refused() {
+    let dir = Dir::new();
+    let w = dir.writer();
+    let good = Counter::new_in(&w, "good_total", "Good.").unwrap();
+    let info = Info::new_in(&w, "app", "App.").unwrap();
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    let mut check = |what: &str, r: prometheus_multiproc::Result<()>| match r {
+        Ok(()) => accepted.push(what.to_string()),
+        Err(e) => refused.push((what.to_string(), e)),
+    };
+    check(
+        "Counter::new_in",
+        Counter::new_in(&w, "_total", "Bad.").map(|c| c.inc()),
+    );
+    check(
+        "Counter::with_opts_in",
+        Counter::with_opts_in(&w, Opts::new("_total", "Bad.")).map(|c| c.inc()),
+    );
+    check(
+        "CounterVec::new_in",
+        CounterVec::new_in(&w, Opts::new("_total", "Bad."), &["l"])
+            .map(|v| v.with_label_values(&["x"]).inc()),
+    );
+    check(
+        "Info::new_in",
+        Info::new_in(&w, "_info", "Bad.").map(|i| i.info(&[("v", "1")])),
+    );
+    check(
+        "InfoVec::new_in",
+        InfoVec::new_in(&w, Opts::new("_info", "Bad."), &["l"])
+            .map(|v| v.with_label_values(&["x"]).info(&[("v", "1")])),
+    );
+    good.inc();
+    info.info(&[("v", "2")]);
+    // Both collectors see the good metrics.
+    let scrape = MultiProcessCollector::new(dir.path())
+        .unwrap()
+        .collect_families()
+        .unwrap();
+    assert!(scrape.warnings.is_empty(), "{:?}", scrape.warnings);
+    let ours: Vec<String> = scrape
+        .families
+        .iter()
+        .flat_map(|f| &f.samples)
+        .map(|s| format!("{} {}", s.name, s.value))
+        .collect();
+    assert_eq!(ours, ["app_info 1", "good_total 1"], "our collector");
+    let py = py_samples(dir.path());
+    assert_eq!(
+        value_of(&py, "good_total", &[]),
+        Some(1.0),
+        "prometheus_client"
+    );
+    assert_eq!(value_of(&py, "app_info", &[("v", "2")]), Some(1.0));
+    assert!(accepted.is_empty(), "accepted: {accepted:?}");
+    for (what, e) in &refused {
+        assert!(e.is_invalid_name(), "{what}: {e}");
+        assert!(e.to_string().contains("nothing is left"), "{what}: {e}");
+    }
+    // What prometheus_client accepts still works: a namespace leaves `ns_`.
+    let ns = Counter::with_opts_in(&w, Opts::new("_total", "Ok.").namespace("ns")).unwrap();
+    ns.inc();
+    let py = py_samples(dir.path());
+    assert_eq!(value_of(&py, "ns__total", &[]), Some(1.0));
 }
