@@ -55,6 +55,14 @@ enum ErrorKind {
     LabelCount { expected: usize, got: usize },
     /// A file is full: its reserved address range cannot grow further.
     FileFull { path: PathBuf, limit: u64 },
+    /// An existing metrics file that this process must not adopt (another
+    /// user's, writable by others, hard-linked), which it could not move
+    /// aside either.
+    UntrustedFile {
+        path: PathBuf,
+        why: crate::write::adopt::Distrust,
+        rename: io::Error,
+    },
 }
 
 impl Error {
@@ -126,12 +134,27 @@ impl Error {
         }
     }
 
+    pub(crate) fn untrusted_file(
+        path: impl Into<PathBuf>,
+        why: crate::write::adopt::Distrust,
+        rename: io::Error,
+    ) -> Self {
+        Error {
+            kind: ErrorKind::UntrustedFile {
+                path: path.into(),
+                why,
+                rename,
+            },
+        }
+    }
+
     /// The path this error is about, if any.
     pub fn path(&self) -> Option<&Path> {
         match &self.kind {
             ErrorKind::BadDir { path, .. }
             | ErrorKind::Io { path, .. }
-            | ErrorKind::FileFull { path, .. } => Some(path),
+            | ErrorKind::FileFull { path, .. }
+            | ErrorKind::UntrustedFile { path, .. } => Some(path),
             _ => None,
         }
     }
@@ -180,6 +203,22 @@ impl Error {
         matches!(self.kind, ErrorKind::LabelCount { .. })
     }
 
+    /// True when an existing metrics file was not adopted because another
+    /// user could change it (owned by another user, writable by group or
+    /// others beyond the configured file mode, or hard-linked), and it could
+    /// not be moved aside (a sticky directory lets only its owner rename it).
+    /// The file is never mapped; [`Error::path`] names it.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let dir = prometheus_multiproc::MetricsDir::open(tmp.path()).unwrap();
+    /// let c = prometheus_multiproc::Counter::new_in(&dir, "ok_total", "Fine.");
+    /// assert!(!c.is_err_and(|e| e.is_untrusted_file()));
+    /// ```
+    pub fn is_untrusted_file(&self) -> bool {
+        matches!(self.kind, ErrorKind::UntrustedFile { .. })
+    }
+
     /// True when the disk (or the file's reserved range) is full.
     pub fn is_storage_full(&self) -> bool {
         match &self.kind {
@@ -223,6 +262,11 @@ impl fmt::Display for Error {
                 f,
                 "inconsistent label cardinality: expected {expected} label values, got {got}"
             ),
+            ErrorKind::UntrustedFile { path, why, rename } => write!(
+                f,
+                "{}: existing metrics file not used: {why}; moving it aside failed: {rename}",
+                path.display()
+            ),
             ErrorKind::FileFull { path, limit } => write!(
                 f,
                 "{}: metrics file would exceed its reserved size of {limit} bytes",
@@ -236,6 +280,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ErrorKind::Io { source, .. } => Some(source),
+            ErrorKind::UntrustedFile { rename, .. } => Some(rename),
             _ => None,
         }
     }
@@ -247,6 +292,7 @@ impl From<Error> for io::Error {
             ErrorKind::Io { source, .. } => source.kind(),
             ErrorKind::EnvNotSet { .. } | ErrorKind::BadDir { .. } => io::ErrorKind::NotFound,
             ErrorKind::FileFull { .. } => io::ErrorKind::StorageFull,
+            ErrorKind::UntrustedFile { .. } => io::ErrorKind::PermissionDenied,
             _ => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, err)

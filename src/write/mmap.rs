@@ -14,7 +14,9 @@
 //! What this module relies on, and how it is upheld:
 //! - Nobody shrinks the file while it is mapped. prometheus_client never does,
 //!   this crate never does, and files are created owner-only and opened with
-//!   `O_NOFOLLOW`, so another user cannot do it either (a process of the same
+//!   `O_NOFOLLOW`; an existing file is mapped only if it is ours, writable by
+//!   no one else (beyond the configured mode) and has one link (see
+//!   `adopt`), so another user cannot do it either (a process of the same
 //!   user that truncates the file can crash us; so it can with Python).
 //! - Every access is bounds-checked against `capacity` and alignment-checked
 //!   in exactly one function per access kind ([`MappedFile::slot`],

@@ -1,5 +1,6 @@
 //! Writing: per-process files, their mapping and slots, and what happens at `fork`.
 
+pub(crate) mod adopt;
 #[allow(unsafe_code)] // The only module with `unsafe`: see its Safety model.
 pub(crate) mod mmap;
 pub(crate) mod slot;

@@ -488,11 +488,10 @@ impl FileWriter {
         };
         let file = LockedFile::new(file).map_err(io_err)?;
         let meta = file.metadata().map_err(io_err)?;
-        if !meta.file_type().is_file() {
-            return Err(Error::io(
-                path,
-                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            ));
+        // Never map a file that another user could truncate or write.
+        if let Err(why) = crate::write::adopt::check(&meta, mode) {
+            crate::write::adopt::set_aside(path, why)?;
+            return Ok(None);
         }
         lock_exclusive(&file).map_err(io_err)?;
         // The file may have been removed (mark-dead) or replaced between our

@@ -3,6 +3,11 @@
 //! another user are never mapped, a huge predecessor file is not read whole,
 //! and a full disk on the infallible path keeps the metric working in memory.
 
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +17,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use prometheus::{HistogramOpts, Opts};
 use prometheus_multiproc::{
-    Counter, CounterVec, Enum, EnumVec, GaugeMode, GaugeVec, HistogramVec, Info, InfoVec,
+    Counter, CounterVec, Enum, EnumVec, Gauge, GaugeMode, GaugeVec, HistogramVec, Info, InfoVec,
     MetricsDir, MultiProcessCollector, SummaryVec,
 };
 
@@ -239,4 +244,152 @@ fn hardening_names_empty_without_their_suffix_are_refused() {
     ns.inc();
     let py = py_samples(dir.path());
     assert_eq!(value_of(&py, "ns__total", &[]), Some(1.0));
+}
+
+// ---------------------------------------------------------------------------
+// 3. Files planted by another user
+
+/// How the file waiting at the worker's name was planted.
+#[derive(Debug, Clone, Copy)]
+enum Plant {
+    /// Another user's, world-writable (the case).
+    ForeignWorldWritable,
+    /// Another user's, owner-only.
+    ForeignOwnerOnly,
+    /// Ours, but world-writable.
+    OursWorldWritable,
+    /// Ours and owner-only, but with a second name (a hard link).
+    HardLinked,
+}
+
+/// A valid empty metrics file of 64 KiB (`used` = 8), as a worker would
+/// find it and happily continue.
+fn plant(dir: &Path, how: Plant) -> File {
+    let path = dir.join("gauge_liveall_w1.db");
+    let mut img = vec![0u8; 64 * 1024];
+    img[..4].copy_from_slice(&8u32.to_le_bytes());
+    std::fs::write(&path, &img).unwrap();
+    let (uid, mode) = match how {
+        Plant::ForeignWorldWritable => (65534, 0o666),
+        Plant::ForeignOwnerOnly => (65534, 0o600),
+        Plant::OursWorldWritable => (0, 0o666),
+        Plant::HardLinked => (0, 0o600),
+    };
+    std::os::unix::fs::chown(&path, Some(uid), Some(uid)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    if matches!(how, Plant::HardLinked) {
+        std::fs::hard_link(&path, dir.join("planted-handle")).unwrap();
+    }
+    File::options().read(true).write(true).open(&path).unwrap()
+}
+
+fn step(s: &mut UnixStream, send: u8) -> Option<u8> {
+    s.write_all(&[send]).ok()?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).ok()?;
+    Some(b[0])
+}
+
+/// A world-writable sticky directory, as a shared metrics directory may be.
+fn shared_dir() -> Dir {
+    let dir = Dir::new();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    dir
+}
+
+/// Another user plants `gauge_liveall_w1.db` before worker `w1` starts, then
+/// truncates it while the worker runs. The worker must not adopt it: it
+/// moves it aside, writes a fresh file of its own, and the truncation cannot
+/// reach it (before the fix: the worker mapped the planted file and died of
+/// SIGBUS on its next `set`).
+#[test]
+fn hardening_planted_file_is_never_mapped() {
+    for how in [
+        Plant::ForeignWorldWritable,
+        Plant::ForeignOwnerOnly,
+        Plant::OursWorldWritable,
+        Plant::HardLinked,
+    ] {
+        let dir = shared_dir();
+        let planted = plant(dir.path(), how);
+        let planted_ino = planted.metadata().unwrap().ino();
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        let path = dir.path().to_path_buf();
+        let worker = fork_worker(move || {
+            let mut s = theirs;
+            prometheus_multiproc::set_worker_id("w1").unwrap();
+            let w = MetricsDir::open(&path).unwrap();
+            let g = Gauge::new_in(&w, "live", "Live.", GaugeMode::LiveAll).unwrap();
+            g.set(5.0);
+            assert_eq!(step(&mut s, b'1'), Some(b'2'));
+            g.set(8.0);
+            assert_eq!(step(&mut s, b'3'), Some(b'4'));
+        });
+        let mut b = [0u8; 1];
+        ours.read_exact(&mut b).unwrap();
+        // The planted file's owner truncates it under the worker.
+        planted.set_len(0).unwrap();
+        let reply = step(&mut ours, b'2');
+        let scrape = MultiProcessCollector::new(dir.path())
+            .unwrap()
+            .collect_families()
+            .unwrap();
+        let _ = ours.write_all(b"4");
+        let end = wait_with_deadline(worker, Duration::from_secs(30));
+        assert_eq!(
+            (reply, end),
+            (Some(b'3'), Some(WaitStatus::Exited(worker, 0))),
+            "{how:?}: the worker did not survive the truncation"
+        );
+        // The worker's file is its own; the planted one was moved aside.
+        let meta = std::fs::symlink_metadata(dir.path().join("gauge_liveall_w1.db")).unwrap();
+        assert_ne!(meta.ino(), planted_ino, "{how:?}: planted file adopted");
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777, meta.nlink()),
+            (0, 0o600, 1)
+        );
+        let aside: Vec<String> = dir
+            .files()
+            .into_iter()
+            .filter(|f| f.starts_with("gauge_liveall_w1.db.untrusted-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{how:?}: {:?}", dir.files());
+        let aside_ino = std::fs::metadata(dir.path().join(&aside[0])).unwrap().ino();
+        assert_eq!(aside_ino, planted_ino);
+        let live: Vec<(String, f64)> = scrape
+            .families
+            .iter()
+            .flat_map(|f| &f.samples)
+            .map(|s| (s.labels[0].1.to_string(), s.value))
+            .collect();
+        assert_eq!(live, [("w1".to_string(), 8.0)], "{how:?}");
+        assert!(scrape.warnings.is_empty(), "{how:?}: {:?}", scrape.warnings);
+    }
+}
+
+/// In a sticky directory a worker of another user cannot move the planted
+/// file aside: it refuses it with an error naming the path, and leaves it
+/// alone.
+#[test]
+fn hardening_planted_file_in_sticky_dir_is_refused() {
+    let dir = shared_dir();
+    let planted = plant(dir.path(), Plant::ForeignWorldWritable);
+    let path = dir.path().to_path_buf();
+    let worker = fork_worker(move || {
+        // The worker runs as a third user (65533).
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(65533)).unwrap();
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(65533)).unwrap();
+        prometheus_multiproc::set_worker_id("w1").unwrap();
+        let w = MetricsDir::open(&path).unwrap();
+        let e = Gauge::new_in(&w, "live", "Live.", GaugeMode::LiveAll).unwrap_err();
+        assert!(e.is_untrusted_file(), "{e}");
+        assert_eq!(e.path(), Some(path.join("gauge_liveall_w1.db").as_path()));
+        assert!(e.to_string().contains("owned by uid 65534"), "{e}");
+    });
+    assert_eq!(
+        wait_with_deadline(worker, Duration::from_secs(30)),
+        Some(WaitStatus::Exited(worker, 0))
+    );
+    assert_eq!(dir.files(), ["gauge_liveall_w1.db"]);
+    assert_eq!(planted.metadata().unwrap().len(), 64 * 1024);
 }
