@@ -3,5 +3,6 @@
 pub(crate) mod adopt;
 #[allow(unsafe_code)] // The only module with `unsafe`: see its Safety model.
 pub(crate) mod mmap;
+pub(crate) mod predecessor;
 pub(crate) mod slot;
 pub(crate) mod writer;

@@ -36,7 +36,7 @@ use std::time::Duration;
 use crate::env;
 use crate::error::{Error, Result};
 use crate::format::naming::{self, FileKind};
-use crate::format::{self, HEADER_LEN, INITIAL_SIZE, LOCK_MARKER, MAX_KEY_LEN};
+use crate::format::{self, INITIAL_SIZE, LOCK_MARKER, MAX_KEY_LEN};
 use crate::write::mmap::{LockedFile, MappedFile, RESERVED_LEN, SlotTable};
 
 /// The lock around all slow paths; held across `fork` by the atfork handlers.
@@ -515,8 +515,8 @@ impl FileWriter {
         }
         // Read what an earlier process with this pid (or worker id), or a
         // Python worker, left in the file: we continue its values.
-        let (used, positions) = match read_existing(&file, size) {
-            Ok(v) => v,
+        let (used, positions) = match crate::write::predecessor::read(&file, size) {
+            Ok(e) => (e.used, e.positions),
             Err(why) => {
                 let aside = path.with_extension(format!(
                     "db.corrupt-{}",
@@ -672,37 +672,4 @@ fn reserve(file: &File, len: usize) -> io::Result<()> {
         at += n as u64;
     }
     Ok(())
-}
-
-/// Reads `used` and the positions of the entries already in the file.
-fn read_existing(
-    file: &File,
-    size: usize,
-) -> std::result::Result<(usize, HashMap<Box<str>, usize>), String> {
-    let mut header = [0u8; HEADER_LEN];
-    if size < HEADER_LEN {
-        return Err(format!("short header: {size} bytes"));
-    }
-    file.read_exact_at(&mut header, 0)
-        .map_err(|e| e.to_string())?;
-    let used = format::read_used(&header).unwrap_or(0);
-    if used <= 0 {
-        return Ok((HEADER_LEN, HashMap::new()));
-    }
-    let used = used as usize;
-    if used > size {
-        return Err(format!(
-            "used field {used} is past the end of the file ({size} bytes)"
-        ));
-    }
-    let mut buf = vec![0u8; used];
-    file.read_exact_at(&mut buf, 0).map_err(|e| e.to_string())?;
-    let entries = format::Entries::new(&buf).map_err(|e| e.to_string())?;
-    let mut positions = HashMap::new();
-    for e in entries {
-        let e = e.map_err(|e| e.to_string())?;
-        let key = std::str::from_utf8(e.key).map_err(|_| "key is not UTF-8".to_string())?;
-        positions.insert(Box::from(key), e.value_offset);
-    }
-    Ok((used, positions))
 }

@@ -393,3 +393,83 @@ fn hardening_planted_file_in_sticky_dir_is_refused() {
     assert_eq!(dir.files(), ["gauge_liveall_w1.db"]);
     assert_eq!(planted.metadata().unwrap().len(), 64 * 1024);
 }
+
+// ---------------------------------------------------------------------------
+// 4. A huge sparse predecessor file
+
+/// Bytes this process has read through `read(2)`-like calls (`rchar`).
+fn bytes_read_so_far() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A worker continuing its slot's file finds a sparse file of 1 GiB (a few
+/// KiB on disk) whose `used` is 1 GiB - 8: two real entries, then a hole.
+/// It reads only up to the hole, moves the file aside as corrupt, and starts
+/// a fresh one (before the fix it read the whole GiB into one allocation,
+/// and hashed 44 million empty keys, under the slow lock).
+#[test]
+fn hardening_sparse_predecessor_is_not_read_whole() {
+    const GIB: u64 = 1 << 30;
+    let dir = Dir::new();
+    let path = dir.path().join("counter_w9.db");
+    let mut img = prometheus_multiproc::format::build_file(
+        &[
+            (b"[\"a\", \"a_total\", {}, \"A.\"]", 3.0, 0.0),
+            (b"[\"b\", \"b_total\", {}, \"B.\"]", 4.0, 0.0),
+        ],
+        4096,
+    );
+    img[..4].copy_from_slice(&((GIB - 8) as i32).to_le_bytes());
+    std::fs::write(&path, &img).unwrap();
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(GIB)
+        .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let p = dir.path().to_path_buf();
+    let worker = fork_worker(move || {
+        let mut s = theirs;
+        prometheus_multiproc::set_worker_id("w9").unwrap();
+        let w = MetricsDir::open(&p).unwrap();
+        let before = bytes_read_so_far();
+        let c = Counter::new_in(&w, "c_total", "C.").unwrap();
+        let read = bytes_read_so_far() - before;
+        c.inc();
+        s.write_all(&read.to_le_bytes()).unwrap();
+    });
+    let mut b = [0u8; 8];
+    ours.read_exact(&mut b).unwrap();
+    let read = u64::from_le_bytes(b);
+    assert_eq!(
+        wait_with_deadline(worker, Duration::from_secs(120)),
+        Some(WaitStatus::Exited(worker, 0))
+    );
+    assert!(
+        read < 1 << 20,
+        "the worker read {read} bytes of the predecessor"
+    );
+    // Moved aside as corrupt; the fresh file holds only the new counter.
+    let files = dir.files();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[1].starts_with("counter_w9.db.corrupt-"), "{files:?}");
+    let scrape = MultiProcessCollector::new(dir.path())
+        .unwrap()
+        .collect_families()
+        .unwrap();
+    assert!(scrape.warnings.is_empty(), "{:?}", scrape.warnings);
+    let got: Vec<String> = scrape
+        .families
+        .iter()
+        .flat_map(|f| &f.samples)
+        .map(|s| format!("{} {}", s.name, s.value))
+        .collect();
+    assert_eq!(got, ["c_total 1"]);
+}
