@@ -212,27 +212,38 @@ impl VecChild for Info {
     type Proto = InfoProto;
 
     fn make(proto: &InfoProto, values: &[&str]) -> Result<Info> {
-        let d = &proto.desc;
-        let base = d
-            .label_pairs(values)?
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Ok(Info {
-            core: Arc::new(InfoCore {
-                dir: proto.dir.clone(),
-                name: d.name.clone(),
-                help: d.help.clone(),
-                base,
-                state: ForkLocal::default(),
-                warned: AtomicBool::new(false),
-            }),
-        })
+        build(proto, values)
+    }
+
+    /// An Info child has no entries until [`Info::info`] is called (whose
+    /// errors it reports itself): making one never touches a file.
+    fn make_in_memory(proto: &InfoProto, values: &[&str]) -> Result<Info> {
+        build(proto, values)
     }
 
     fn label_count(proto: &InfoProto) -> usize {
         proto.desc.label_names.len()
     }
+}
+
+/// Makes the child for `values`.
+fn build(proto: &InfoProto, values: &[&str]) -> Result<Info> {
+    let d = &proto.desc;
+    let base = d
+        .label_pairs(values)?
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(Info {
+        core: Arc::new(InfoCore {
+            dir: proto.dir.clone(),
+            name: d.name.clone(),
+            help: d.help.clone(),
+            base,
+            state: ForkLocal::default(),
+            warned: AtomicBool::new(false),
+        }),
+    })
 }
 
 /// Info metrics with variable labels: each child has its own label set.

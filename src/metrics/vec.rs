@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::Result;
@@ -26,6 +27,9 @@ pub(crate) mod sealed {
         type Proto: Send + Sync + 'static;
         /// Creates the child for `values` (count already checked by the caller).
         fn make(proto: &Self::Proto, values: &[&str]) -> Result<Self>;
+        /// Creates the child for `values` with its values in memory only, in
+        /// no file (for `with_label_values` when the file cannot take it).
+        fn make_in_memory(proto: &Self::Proto, values: &[&str]) -> Result<Self>;
         /// Number of variable labels.
         fn label_count(proto: &Self::Proto) -> usize;
     }
@@ -185,15 +189,60 @@ impl<M: VecChild> MetricVec<M> {
 
     /// The child for `values`.
     ///
+    /// Never fails on I/O: when the child's entries cannot be stored (the
+    /// disk is full, the file cannot be created or grow), it warns once per
+    /// process on stderr and returns a child whose values are kept in this
+    /// process's memory: it works as usual but is not exported, and stays
+    /// so for the life of the process (later calls return it too). Use
+    /// [`MetricVec::get_metric_with_label_values`] to get the error instead.
+    ///
     /// # Panics
     ///
-    /// On a wrong number of values, like the `prometheus` crate, and when the
-    /// child's file cannot be created (e.g. the disk is full); use
-    /// [`MetricVec::get_metric_with_label_values`] to handle those.
+    /// On a wrong number of values, like the `prometheus` crate.
     pub fn with_label_values(&self, values: &[&str]) -> M {
         match self.get_metric_with_label_values(values) {
             Ok(m) => m,
-            Err(e) => panic!("with_label_values: {e}"),
+            Err(e) if e.is_label_count() => panic!("with_label_values: {e}"),
+            Err(e) => self.in_memory(values, &e),
         }
+    }
+
+    /// The child for `values`, kept in memory because storing it failed
+    /// with `err` (see [`MetricVec::with_label_values`]).
+    #[cold]
+    #[inline(never)]
+    fn in_memory(&self, values: &[&str], err: &crate::Error) -> M {
+        warn_not_stored_once(err);
+        let h = hash_values(values);
+        let cache = self.children.get();
+        let _making = cache.making.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = find(
+            &cache.map.read().unwrap_or_else(|e| e.into_inner()),
+            h,
+            values,
+        ) {
+            return m;
+        }
+        let made = match M::make_in_memory(&self.proto, values) {
+            Ok(m) => m,
+            // UNWRAP: only a wrong label count fails here, and the caller
+            // checked it.
+            Err(e) => panic!("with_label_values: {e}"),
+        };
+        let mut map = cache.map.write().unwrap_or_else(|e| e.into_inner());
+        let bucket = map.entry(h).or_default();
+        bucket.push((values.iter().map(|s| s.to_string()).collect(), made.clone()));
+        made
+    }
+}
+
+/// One warning per process for series kept in memory only.
+fn warn_not_stored_once(err: &crate::Error) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        crate::warn::warn(format_args!(
+            "with_label_values: {err}; new series that cannot be stored are kept in memory \
+             and not exported (this warning is shown once)"
+        ));
     }
 }

@@ -358,6 +358,10 @@ impl DirWriter {
     }
 }
 
+/// A constructor of [`SlotGroup`]s: [`SlotGroup::new`] or
+/// [`SlotGroup::in_memory`].
+pub(crate) type NewGroup = fn(&MetricsDir, FileKind, Vec<String>, bool) -> Result<SlotGroup>;
+
 /// A group of series stored together (a counter's value; a histogram's
 /// buckets and sum), with slot addresses cached per fork generation.
 pub(crate) struct SlotGroup {
@@ -366,6 +370,9 @@ pub(crate) struct SlotGroup {
     keys: Box<[String]>,
     timestamps: bool,
     table: SlotTable,
+    /// Set for a group kept in memory only (its file could not be written,
+    /// see [`SlotGroup::in_memory`]); the table then stays unresolved.
+    memory: Option<Box<[AtomicU64]>>,
 }
 
 impl SlotGroup {
@@ -390,9 +397,31 @@ impl SlotGroup {
             table: SlotTable::new(keys.len() * if timestamps { 2 } else { 1 }),
             keys: keys.into_boxed_slice(),
             timestamps,
+            memory: None,
         };
         g.resolve(generation())?;
         Ok(g)
+    }
+
+    /// A group whose values live in this process's memory only: they work
+    /// like any others but are in no file, so no collector sees them. For
+    /// the infallible `with_label_values` when the file cannot take the
+    /// series (full disk). Same arguments as [`SlotGroup::new`]; never fails.
+    pub(crate) fn in_memory(
+        dir: &MetricsDir,
+        kind: FileKind,
+        keys: Vec<String>,
+        timestamps: bool,
+    ) -> Result<Self> {
+        let n = keys.len() * if timestamps { 2 } else { 1 };
+        Ok(SlotGroup {
+            dir: Arc::clone(dir.writer()),
+            kind,
+            table: SlotTable::new(n),
+            keys: keys.into_boxed_slice(),
+            timestamps,
+            memory: Some((0..n).map(|_| AtomicU64::new(0)).collect()),
+        })
     }
 
     /// Slot `i` for the current generation, resolving after a fork.
@@ -412,6 +441,9 @@ impl SlotGroup {
     #[cold]
     #[inline(never)]
     fn slot_slow(&self, i: usize, generation_now: u64) -> Result<&AtomicU64> {
+        if let Some(memory) = &self.memory {
+            return Ok(&memory[i]);
+        }
         self.resolve(generation_now)?;
         Ok(self
             .table

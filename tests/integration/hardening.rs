@@ -21,7 +21,7 @@ use prometheus_multiproc::{
     MetricsDir, MultiProcessCollector, SummaryVec,
 };
 
-use crate::common::{Dir, fork_worker, py_samples, value_of};
+use crate::common::{Dir, PySample, fork_worker, py_samples, value_of};
 
 /// Waits for `pid` until `deadline`; SIGKILLs it if it is still running then.
 /// Returns the child's end, or `None` when it had to be killed (a hang).
@@ -472,4 +472,167 @@ fn hardening_sparse_predecessor_is_not_read_whole() {
         .map(|s| format!("{} {}", s.name, s.value))
         .collect();
     assert_eq!(got, ["c_total 1"]);
+}
+
+// ---------------------------------------------------------------------------
+// 5. A full disk on the infallible path
+
+/// A tmpfs of `size`, unmounted on drop. Fails the test (never skips) when
+/// it cannot be mounted: the suite runs as root.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("pm-tmpfs-")
+            .tempdir()
+            .unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("run mount(8)");
+        assert!(
+            out.status.success(),
+            "cannot mount a {size} tmpfs (run the suite as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+fn early(i: usize) -> String {
+    format!("early{i}")
+}
+
+/// On a 512 KiB tmpfs a worker creates 20,000 new series with
+/// `with_label_values(..).inc()`. The disk fills up after a few thousand:
+/// the rest are kept in memory (they count, but are not exported), one
+/// warning is printed, and the worker exits 0; the series created before
+/// are exported with their exact values (before the fix: the first series
+/// that did not fit panicked).
+#[test]
+fn hardening_full_disk_with_label_values_keeps_working_in_memory() {
+    let fs = Tmpfs::mount("512k");
+    let dir = fs.0.path().to_path_buf();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("stderr");
+    let (d, l) = (dir.clone(), log.clone());
+    let worker = fork_worker(move || {
+        let f = File::create(&l).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+        // SAFETY: dup2 on two open descriptors of this single-threaded
+        // forked worker; fd 2 now writes to the log file.
+        let got = unsafe { libc::dup2(fd, 2) };
+        assert_eq!(got, 2);
+        let w = MetricsDir::open(&d).unwrap();
+        let v = CounterVec::new_in(&w, Opts::new("fill_total", "Fill."), &["n"]).unwrap();
+        let h = HistogramVec::new_in(&w, HistogramOpts::new("fill_seconds", "H."), &["n"]).unwrap();
+        let g = GaugeVec::new_in(&w, Opts::new("fill_g", "G."), &["n"], GaugeMode::All).unwrap();
+        let s = SummaryVec::new_in(&w, Opts::new("fill_s", "S."), &["n"]).unwrap();
+        let e = EnumVec::new_in(&w, Opts::new("fill_e", "E."), &["n"], &["a", "b"]).unwrap();
+        for i in 0..100 {
+            v.with_label_values(&[&early(i)]).inc_by(i as f64 + 1.0);
+        }
+        h.with_label_values(&["early"]).observe(0.5);
+        let pad = "x".repeat(40);
+        for i in 0..20_000 {
+            v.with_label_values(&[&format!("new{i}{pad}")]).inc();
+        }
+        // The disk is full now: the fallible path says so...
+        let err = v
+            .get_metric_with_label_values(&["not yet seen"])
+            .unwrap_err();
+        assert!(err.is_storage_full(), "{err}");
+        // ...and series kept in memory count like any other, and stay.
+        let last = v.with_label_values(&[&format!("new19999{pad}")]);
+        last.inc();
+        assert_eq!(last.get(), 2.0);
+        assert_eq!(v.with_label_values(&[&format!("new19999{pad}")]).get(), 2.0);
+        // Every kind of *Vec goes on, whether its series fit or not.
+        for i in 0..2_000 {
+            let n = format!("more{i}{pad}");
+            h.with_label_values(&[&n]).observe(0.5);
+            g.with_label_values(&[&n]).set(3.0);
+            s.with_label_values(&[&n]).observe(2.0);
+            e.with_label_values(&[&n]).state("b");
+        }
+        let n = format!("more1999{pad}");
+        assert_eq!(h.with_label_values(&[&n]).get_sample_count(), 1);
+        assert_eq!(g.with_label_values(&[&n]).get(), 3.0);
+        assert_eq!(s.with_label_values(&[&n]).get_sample_sum(), 2.0);
+        assert_eq!(e.with_label_values(&[&n]).get(), "b");
+        // The series made before the disk filled up keep counting.
+        for i in 0..100 {
+            v.with_label_values(&[&early(i)]).inc();
+        }
+        // Wrong label counts still panic, like the prometheus crate.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            v.with_label_values(&["a", "b"])
+        }));
+        assert!(r.is_err());
+    });
+    let end = wait_with_deadline(worker, Duration::from_secs(600));
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(end, Some(WaitStatus::Exited(worker, 0)), "stderr: {stderr}");
+    let warned = stderr
+        .lines()
+        .filter(|l| l.contains("kept in memory"))
+        .count();
+    assert_eq!(warned, 1, "stderr: {stderr}");
+    let check = |samples: &[PySample], who: &str| {
+        for i in 0..100 {
+            let want = i as f64 + 2.0;
+            assert_eq!(
+                value_of(samples, "fill_total", &[("n", &early(i))]),
+                Some(want),
+                "{who}"
+            );
+        }
+        let stored = samples.iter().filter(|x| x.name == "fill_total").count();
+        assert!(stored > 100 && stored < 20_100, "{who}: {stored} series");
+        assert_eq!(
+            value_of(samples, "fill_seconds_count", &[("n", "early")]),
+            Some(1.0)
+        );
+    };
+    check(&py_samples(&dir), "prometheus_client");
+    let scrape = MultiProcessCollector::new(&dir)
+        .unwrap()
+        .collect_families()
+        .unwrap();
+    assert!(scrape.warnings.is_empty(), "{:?}", scrape.warnings);
+    let ours: Vec<PySample> = scrape
+        .families
+        .iter()
+        .flat_map(|f| {
+            f.samples.iter().map(|s| PySample {
+                family: f.name.clone(),
+                typ: f.kind.as_str().to_string(),
+                name: s.name.to_string(),
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                value: s.value,
+            })
+        })
+        .collect();
+    check(&ours, "ours");
 }
