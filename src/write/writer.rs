@@ -21,7 +21,10 @@
 //!
 //! The slow paths (opening files, appending entries) take one process-wide
 //! lock that the fork handlers also take, so a fork never happens while
-//! another thread is half-way through them.
+//! another thread is half-way through them. Locks of the metrics that are
+//! held across a slow path (a `*Vec`'s children, an Info's label sets) are
+//! per process instead (`mmap::ForkLocal`): a child never uses the inherited
+//! ones, so none can be inherited held (`docs/reliability.md`, "Fork").
 
 use std::cell::Cell;
 use std::collections::HashMap;
