@@ -95,10 +95,12 @@ pub fn dir_from_env() -> Result<PathBuf> {
 }
 
 fn warn_deprecated_once() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        eprintln!(
+    // Not a `std::sync::Once`: a process forked while another thread ran
+    // it would wait for that thread forever.
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        crate::warn::line(format_args!(
             "warning: {ENV_VAR_DEPRECATED} is deprecated in favor of the upper case naming {ENV_VAR}"
-        )
-    });
+        ));
+    }
 }

@@ -46,6 +46,9 @@ enum ErrorKind {
     Io { path: PathBuf, source: io::Error },
     /// A metric or label name is not valid.
     InvalidName { what: &'static str, name: String },
+    /// A metric name is nothing but the suffix its type removes (a counter
+    /// named `_total`): the stored name would be empty.
+    EmptyWithoutSuffix { name: String, suffix: &'static str },
     /// Other invalid arguments (buckets, help text, ...).
     InvalidArgument(String),
     /// The number of label values does not match the number of label names.
@@ -58,6 +61,14 @@ enum ErrorKind {
         metric: String,
         names: Vec<String>,
         existing: String,
+    },
+    /// An existing metrics file that this process must not adopt (another
+    /// user's, writable by others, hard-linked), which it could not move
+    /// aside either.
+    UntrustedFile {
+        path: PathBuf,
+        why: crate::write::adopt::Distrust,
+        rename: io::Error,
     },
 }
 
@@ -100,6 +111,15 @@ impl Error {
         }
     }
 
+    pub(crate) fn empty_without_suffix(name: impl Into<String>, suffix: &'static str) -> Self {
+        Error {
+            kind: ErrorKind::EmptyWithoutSuffix {
+                name: name.into(),
+                suffix,
+            },
+        }
+    }
+
     pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
         Error {
             kind: ErrorKind::InvalidArgument(msg.into()),
@@ -127,6 +147,20 @@ impl Error {
                 metric: metric.to_string(),
                 names,
                 existing,
+            },
+        }
+    }
+
+    pub(crate) fn untrusted_file(
+        path: impl Into<PathBuf>,
+        why: crate::write::adopt::Distrust,
+        rename: io::Error,
+    ) -> Self {
+        Error {
+            kind: ErrorKind::UntrustedFile {
+                path: path.into(),
+                why,
+                rename,
             },
         }
     }
@@ -162,7 +196,8 @@ impl Error {
         match &self.kind {
             ErrorKind::BadDir { path, .. }
             | ErrorKind::Io { path, .. }
-            | ErrorKind::FileFull { path, .. } => Some(path),
+            | ErrorKind::FileFull { path, .. }
+            | ErrorKind::UntrustedFile { path, .. } => Some(path),
             _ => None,
         }
     }
@@ -186,8 +221,19 @@ impl Error {
     }
 
     /// True when a metric or label name was rejected.
+    ///
+    /// ```
+    /// use prometheus_multiproc::{Counter, MetricsDir};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// let err = Counter::new_in(&dir, "_total", "Nothing left once `_total` goes.").unwrap_err();
+    /// assert!(err.is_invalid_name());
+    /// ```
     pub fn is_invalid_name(&self) -> bool {
-        matches!(self.kind, ErrorKind::InvalidName { .. })
+        matches!(
+            self.kind,
+            ErrorKind::InvalidName { .. } | ErrorKind::EmptyWithoutSuffix { .. }
+        )
     }
 
     /// True when an argument other than a name was rejected.
@@ -198,6 +244,22 @@ impl Error {
     /// True when the wrong number of label values was given.
     pub fn is_label_count(&self) -> bool {
         matches!(self.kind, ErrorKind::LabelCount { .. })
+    }
+
+    /// True when an existing metrics file was not adopted because another
+    /// user could change it (owned by another user, writable by group or
+    /// others beyond the configured file mode, or hard-linked), and it could
+    /// not be moved aside (a sticky directory lets only its owner rename it).
+    /// The file is never mapped; [`Error::path`] names it.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let dir = prometheus_multiproc::MetricsDir::open(tmp.path()).unwrap();
+    /// let c = prometheus_multiproc::Counter::new_in(&dir, "ok_total", "Fine.");
+    /// assert!(!c.is_err_and(|e| e.is_untrusted_file()));
+    /// ```
+    pub fn is_untrusted_file(&self) -> bool {
+        matches!(self.kind, ErrorKind::UntrustedFile { .. })
     }
 
     /// True when the disk (or the file's reserved range) is full.
@@ -234,10 +296,19 @@ impl fmt::Display for Error {
             } => write!(f, "metrics directory {}: {reason}", path.display()),
             ErrorKind::Io { path, source } => write!(f, "{}: {source}", path.display()),
             ErrorKind::InvalidName { what, name } => write!(f, "invalid {what} name {name:?}"),
+            ErrorKind::EmptyWithoutSuffix { name, suffix } => write!(
+                f,
+                "invalid metric name {name:?}: nothing is left once the suffix {suffix:?} is removed"
+            ),
             ErrorKind::InvalidArgument(msg) => f.write_str(msg),
             ErrorKind::LabelCount { expected, got } => write!(
                 f,
                 "inconsistent label cardinality: expected {expected} label values, got {got}"
+            ),
+            ErrorKind::UntrustedFile { path, why, rename } => write!(
+                f,
+                "{}: existing metrics file not used: {why}; moving it aside failed: {rename}",
+                path.display()
             ),
             ErrorKind::FileFull { path, limit } => write!(
                 f,
@@ -262,6 +333,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ErrorKind::Io { source, .. } => Some(source),
+            ErrorKind::UntrustedFile { rename, .. } => Some(rename),
             _ => None,
         }
     }
@@ -273,6 +345,7 @@ impl From<Error> for io::Error {
             ErrorKind::Io { source, .. } => source.kind(),
             ErrorKind::EnvNotSet { .. } | ErrorKind::BadDir { .. } => io::ErrorKind::NotFound,
             ErrorKind::FileFull { .. } => io::ErrorKind::StorageFull,
+            ErrorKind::UntrustedFile { .. } => io::ErrorKind::PermissionDenied,
             _ => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, err)

@@ -83,6 +83,7 @@ pub mod merge;
 mod metrics;
 #[cfg(feature = "prefork")]
 pub mod prefork;
+mod warn;
 mod write;
 
 /// The `prometheus` crate this crate builds on (its `Opts`, `HistogramOpts`,

@@ -374,9 +374,9 @@ impl Shared {
 
     fn warn(&self, e: &Error) {
         if !self.warned.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "prometheus-multiproc: MetricsLayer: cannot record a request: {e} (further errors are not shown)"
-            );
+            crate::warn::warn(format_args!(
+                "MetricsLayer: cannot record a request: {e} (further errors are not shown)"
+            ));
         }
     }
 }

@@ -7,12 +7,12 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, Kind, checked, warn_once};
+use super::{Desc, Kind, checked, strip_name_suffix, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
 use crate::write::slot;
-use crate::write::writer::{MetricsDir, SlotGroup};
+use crate::write::writer::{MetricsDir, NewGroup, SlotGroup};
 
 /// A counter whose value lives in this process's `counter_{pid}.db`.
 ///
@@ -54,9 +54,7 @@ pub struct CounterProto {
 
 fn counter_desc(opts: &Opts) -> Result<Desc> {
     let mut desc = Desc::new(opts, &[])?;
-    if let Some(stripped) = desc.name.strip_suffix("_total") {
-        desc.name = stripped.to_string();
-    }
+    strip_name_suffix(&mut desc, "_total")?;
     Ok(desc)
 }
 
@@ -129,20 +127,29 @@ impl VecChild for Counter {
     type Proto = CounterProto;
 
     fn make(proto: &CounterProto, values: &[&str]) -> Result<Counter> {
-        let d = &proto.desc;
-        let labels = d.label_pairs(values)?;
-        let key = encode_key(&d.name, &format!("{}_total", d.name), &labels, &d.help);
-        Ok(Counter {
-            core: Arc::new(CounterCore {
-                group: SlotGroup::new(&proto.dir, FileKind::Counter, vec![key], false)?,
-                warned: AtomicBool::new(false),
-            }),
-        })
+        build(proto, values, SlotGroup::new)
+    }
+
+    fn make_in_memory(proto: &CounterProto, values: &[&str]) -> Result<Counter> {
+        build(proto, values, SlotGroup::in_memory)
     }
 
     fn label_count(proto: &CounterProto) -> usize {
         proto.desc.label_names.len()
     }
+}
+
+/// Makes the child for `values`, its entries created by `new_group`.
+fn build(proto: &CounterProto, values: &[&str], new_group: NewGroup) -> Result<Counter> {
+    let d = &proto.desc;
+    let labels = d.label_pairs(values)?;
+    let key = encode_key(&d.name, &format!("{}_total", d.name), &labels, &d.help);
+    Ok(Counter {
+        core: Arc::new(CounterCore {
+            group: new_group(&proto.dir, FileKind::Counter, vec![key], false)?,
+            warned: AtomicBool::new(false),
+        }),
+    })
 }
 
 /// Counters with variable labels.

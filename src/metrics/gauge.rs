@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::{FileKind, GaugeMode};
 use crate::write::slot;
-use crate::write::writer::{MetricsDir, SlotGroup};
+use crate::write::writer::{MetricsDir, NewGroup, SlotGroup};
 
 /// A gauge whose value lives in this process's `gauge_{mode}_{pid}.db`.
 ///
@@ -183,27 +183,36 @@ impl VecChild for Gauge {
     type Proto = GaugeProto;
 
     fn make(proto: &GaugeProto, values: &[&str]) -> Result<Gauge> {
-        let d = &proto.desc;
-        let labels = d.label_pairs(values)?;
-        let key = encode_key(&d.name, &d.name, &labels, &d.help);
-        let most_recent = proto.mode.is_most_recent();
-        Ok(Gauge {
-            core: Arc::new(GaugeCore {
-                group: SlotGroup::new(
-                    &proto.dir,
-                    FileKind::Gauge(proto.mode),
-                    vec![key],
-                    most_recent,
-                )?,
-                most_recent,
-                warned: AtomicBool::new(false),
-            }),
-        })
+        build(proto, values, SlotGroup::new)
+    }
+
+    fn make_in_memory(proto: &GaugeProto, values: &[&str]) -> Result<Gauge> {
+        build(proto, values, SlotGroup::in_memory)
     }
 
     fn label_count(proto: &GaugeProto) -> usize {
         proto.desc.label_names.len()
     }
+}
+
+/// Makes the child for `values`, its entries created by `new_group`.
+fn build(proto: &GaugeProto, values: &[&str], new_group: NewGroup) -> Result<Gauge> {
+    let d = &proto.desc;
+    let labels = d.label_pairs(values)?;
+    let key = encode_key(&d.name, &d.name, &labels, &d.help);
+    let most_recent = proto.mode.is_most_recent();
+    Ok(Gauge {
+        core: Arc::new(GaugeCore {
+            group: new_group(
+                &proto.dir,
+                FileKind::Gauge(proto.mode),
+                vec![key],
+                most_recent,
+            )?,
+            most_recent,
+            warned: AtomicBool::new(false),
+        }),
+    })
 }
 
 /// Gauges with variable labels.

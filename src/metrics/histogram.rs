@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::key::{encode_key, float_to_go_string};
 use crate::format::naming::FileKind;
 use crate::write::slot;
-use crate::write::writer::{MetricsDir, SlotGroup};
+use crate::write::writer::{MetricsDir, NewGroup, SlotGroup};
 
 /// prometheus_client's default buckets (the `prometheus` crate's, plus `+Inf`).
 pub const DEFAULT_BUCKETS: [f64; 15] = [
@@ -205,34 +205,43 @@ impl VecChild for Histogram {
     type Proto = HistogramProto;
 
     fn make(proto: &HistogramProto, values: &[&str]) -> Result<Histogram> {
-        let d = &proto.desc;
-        let labels = d.label_pairs(values)?;
-        let mut keys = Vec::with_capacity(proto.bounds.len() + 1);
-        keys.push(encode_key(
-            &d.name,
-            &format!("{}_sum", d.name),
-            &labels,
-            &d.help,
-        ));
-        let bucket = format!("{}_bucket", d.name);
-        for b in proto.bounds.iter() {
-            let le = float_to_go_string(*b);
-            let mut with_le = labels.clone();
-            with_le.push(("le", &le));
-            keys.push(encode_key(&d.name, &bucket, &with_le, &d.help));
-        }
-        Ok(Histogram {
-            core: Arc::new(HistogramCore {
-                group: SlotGroup::new(&proto.dir, FileKind::Histogram, keys, false)?,
-                bounds: Arc::clone(&proto.bounds),
-                warned: AtomicBool::new(false),
-            }),
-        })
+        build(proto, values, SlotGroup::new)
+    }
+
+    fn make_in_memory(proto: &HistogramProto, values: &[&str]) -> Result<Histogram> {
+        build(proto, values, SlotGroup::in_memory)
     }
 
     fn label_count(proto: &HistogramProto) -> usize {
         proto.desc.label_names.len()
     }
+}
+
+/// Makes the child for `values`, its entries created by `new_group`.
+fn build(proto: &HistogramProto, values: &[&str], new_group: NewGroup) -> Result<Histogram> {
+    let d = &proto.desc;
+    let labels = d.label_pairs(values)?;
+    let mut keys = Vec::with_capacity(proto.bounds.len() + 1);
+    keys.push(encode_key(
+        &d.name,
+        &format!("{}_sum", d.name),
+        &labels,
+        &d.help,
+    ));
+    let bucket = format!("{}_bucket", d.name);
+    for b in proto.bounds.iter() {
+        let le = float_to_go_string(*b);
+        let mut with_le = labels.clone();
+        with_le.push(("le", &le));
+        keys.push(encode_key(&d.name, &bucket, &with_le, &d.help));
+    }
+    Ok(Histogram {
+        core: Arc::new(HistogramCore {
+            group: new_group(&proto.dir, FileKind::Histogram, keys, false)?,
+            bounds: Arc::clone(&proto.bounds),
+            warned: AtomicBool::new(false),
+        }),
+    })
 }
 
 /// Times a span and observes it in a [`Histogram`], in seconds.

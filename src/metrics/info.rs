@@ -7,10 +7,11 @@ use prometheus::Opts;
 
 use super::vec::MetricVec;
 use super::vec::sealed::Child as VecChild;
-use super::{Desc, Kind, checked, validate_label_name, warn_once};
+use super::{Desc, Kind, checked, strip_name_suffix, validate_label_name, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
+use crate::write::mmap::ForkLocal;
 use crate::write::slot;
 use crate::write::writer::{MetricsDir, SlotGroup};
 
@@ -30,7 +31,8 @@ use crate::write::writer::{MetricsDir, SlotGroup};
 /// `_total`), so `Info::new("app_info", ..)` and `Info::new("app", ..)` both
 /// expose `app_info`. Until [`Info::info`] is called the process exposes
 /// nothing. A forked child exposes its parent's label set only while the
-/// parent lives; call `info` again in the child to have its own.
+/// parent lives; call `info` again in the child to have its own (until then,
+/// [`Info::get`] is empty in the child).
 ///
 /// prometheus_client reads these files without error (as type `info`), but
 /// sums the values: it reports the number of processes holding each label
@@ -61,7 +63,9 @@ struct InfoCore {
     help: String,
     /// Constant and variable label pairs of this child.
     base: Vec<(String, String)>,
-    state: Mutex<InfoState>,
+    /// This process's label sets: a forked child starts with none (the
+    /// inherited lock may have been held by a thread of the parent).
+    state: ForkLocal<Mutex<InfoState>>,
     warned: AtomicBool,
 }
 
@@ -87,9 +91,7 @@ pub struct InfoProto {
 
 fn info_desc(opts: &Opts) -> Result<Desc> {
     let mut desc = Desc::new(opts, &[])?;
-    if let Some(stripped) = desc.name.strip_suffix("_info") {
-        desc.name = stripped.to_string();
-    }
+    strip_name_suffix(&mut desc, "_info")?;
     Ok(desc)
 }
 
@@ -165,7 +167,7 @@ impl Info {
             set.push((k.to_string(), v.to_string()));
         }
         set.sort();
-        let mut st = c.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = c.state.get().lock().unwrap_or_else(|e| e.into_inner());
         let idx = match st.sets.iter().position(|(s, _)| *s == set) {
             Some(i) => i,
             None => {
@@ -196,7 +198,12 @@ impl Info {
     /// This process's current label set (sorted by name), empty if
     /// [`Info::info`] was never called.
     pub fn get(&self) -> Vec<(String, String)> {
-        let st = self.core.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = self
+            .core
+            .state
+            .get()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         st.current.map(|i| st.sets[i].0.clone()).unwrap_or_default()
     }
 }
@@ -205,27 +212,38 @@ impl VecChild for Info {
     type Proto = InfoProto;
 
     fn make(proto: &InfoProto, values: &[&str]) -> Result<Info> {
-        let d = &proto.desc;
-        let base = d
-            .label_pairs(values)?
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Ok(Info {
-            core: Arc::new(InfoCore {
-                dir: proto.dir.clone(),
-                name: d.name.clone(),
-                help: d.help.clone(),
-                base,
-                state: Mutex::new(InfoState::default()),
-                warned: AtomicBool::new(false),
-            }),
-        })
+        build(proto, values)
+    }
+
+    /// An Info child has no entries until [`Info::info`] is called (whose
+    /// errors it reports itself): making one never touches a file.
+    fn make_in_memory(proto: &InfoProto, values: &[&str]) -> Result<Info> {
+        build(proto, values)
     }
 
     fn label_count(proto: &InfoProto) -> usize {
         proto.desc.label_names.len()
     }
+}
+
+/// Makes the child for `values`.
+fn build(proto: &InfoProto, values: &[&str]) -> Result<Info> {
+    let d = &proto.desc;
+    let base = d
+        .label_pairs(values)?
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(Info {
+        core: Arc::new(InfoCore {
+            dir: proto.dir.clone(),
+            name: d.name.clone(),
+            help: d.help.clone(),
+            base,
+            state: ForkLocal::default(),
+            warned: AtomicBool::new(false),
+        }),
+    })
 }
 
 /// Info metrics with variable labels: each child has its own label set.

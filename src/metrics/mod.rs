@@ -108,6 +108,21 @@ impl Desc {
     }
 }
 
+/// Removes `suffix` from the stored name, as prometheus_client removes a
+/// counter's `_total`, and refuses a name that nothing is left of: an empty
+/// stored name makes prometheus_client's collector fail the whole scrape, and
+/// ours skip the whole file.
+pub(crate) fn strip_name_suffix(desc: &mut Desc, suffix: &'static str) -> Result<()> {
+    if let Some(stripped) = desc.name.strip_suffix(suffix) {
+        if stripped.is_empty() {
+            return Err(Error::empty_without_suffix(desc.name.as_str(), suffix));
+        }
+        desc.name.truncate(stripped.len());
+    }
+    // What is left of a valid name is valid unless empty; checked anyway.
+    validate_metric_name(&desc.name)
+}
+
 /// Checks a metric name against `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub(crate) fn validate_metric_name(name: &str) -> Result<()> {
     let mut bytes = name.bytes();
@@ -147,9 +162,9 @@ pub(crate) fn validate_label_name(name: &str) -> Result<()> {
 #[inline(never)]
 pub(crate) fn warn_once(flag: &AtomicBool, what: &str, err: &Error) {
     if !flag.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "prometheus-multiproc: {what}: {err} (further errors for this series are not shown)"
-        );
+        crate::warn::warn(format_args!(
+            "{what}: {err} (further errors for this series are not shown)"
+        ));
     }
 }
 
@@ -178,6 +193,72 @@ mod tests {
         }
         for bad in ["", "1a", "a:b", "__x"] {
             assert!(validate_label_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_empty_without_their_suffix() {
+        struct Case {
+            name: &'static str,
+            namespace: &'static str,
+            suffix: &'static str,
+            want: Option<&'static str>,
+        }
+        let cases = [
+            Case {
+                name: "_total",
+                namespace: "",
+                suffix: "_total",
+                want: None,
+            },
+            Case {
+                name: "_info",
+                namespace: "",
+                suffix: "_info",
+                want: None,
+            },
+            Case {
+                name: "a_total",
+                namespace: "",
+                suffix: "_total",
+                want: Some("a"),
+            },
+            Case {
+                name: "_total",
+                namespace: "ns",
+                suffix: "_total",
+                want: Some("ns_"),
+            },
+            Case {
+                name: "x_total_total",
+                namespace: "",
+                suffix: "_total",
+                want: Some("x_total"),
+            },
+            Case {
+                name: "total",
+                namespace: "",
+                suffix: "_total",
+                want: Some("total"),
+            },
+            Case {
+                name: "__total",
+                namespace: "",
+                suffix: "_total",
+                want: Some("_"),
+            },
+        ];
+        for c in cases {
+            let opts = prometheus::Opts::new(c.name, "h").namespace(c.namespace);
+            let mut desc = Desc::new(&opts, &[]).unwrap();
+            match (strip_name_suffix(&mut desc, c.suffix), c.want) {
+                (Ok(()), Some(want)) => assert_eq!(desc.name, want, "{}", c.name),
+                (Err(e), None) => {
+                    assert!(e.is_invalid_name(), "{}: {e}", c.name);
+                    assert!(e.to_string().contains(c.suffix), "{e}");
+                }
+                (got, want) => panic!("{}: got {got:?}, want {want:?}", c.name),
+            }
         }
     }
 }

@@ -11,8 +11,9 @@ use super::{Desc, Kind, checked, now_seconds, validate_label_name, warn_once};
 use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
+use crate::write::mmap::ForkLocal;
 use crate::write::slot;
-use crate::write::writer::{MetricsDir, SlotGroup};
+use crate::write::writer::{MetricsDir, NewGroup, SlotGroup};
 
 /// An enum metric (an OpenMetrics *state set*): which one of a fixed list of
 /// states is current. Exposed as one sample per state,
@@ -63,7 +64,8 @@ struct EnumCore {
     group: SlotGroup,
     states: Arc<[String]>,
     /// Serialises `state` calls, so that this process never shows two states.
-    lock: Mutex<()>,
+    /// Per process: a forked child must not inherit it held.
+    lock: ForkLocal<Mutex<()>>,
     warned: AtomicBool,
 }
 
@@ -161,7 +163,7 @@ impl Enum {
         let idx = c.states.iter().position(|s| s == state).ok_or_else(|| {
             Error::invalid_argument(format!("unknown state {state:?} (states: {:?})", c.states))
         })?;
-        let _g = c.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = c.lock.get().lock().unwrap_or_else(|e| e.into_inner());
         let now = now_seconds();
         // The new state first, so that a scrape in this process's file never
         // finds no state set; then the others; then the timestamps.
@@ -194,38 +196,47 @@ impl VecChild for Enum {
     type Proto = EnumProto;
 
     fn make(proto: &EnumProto, values: &[&str]) -> Result<Enum> {
-        let d = &proto.desc;
-        let labels = d.label_pairs(values)?;
-        let keys = proto
-            .states
-            .iter()
-            .map(|s| {
-                let mut l = labels.clone();
-                l.push((&d.name, s));
-                encode_key(&d.name, &d.name, &l, &d.help)
-            })
-            .collect();
-        let group = SlotGroup::new(&proto.dir, FileKind::StateSet, keys, true)?;
-        let n = proto.states.len();
-        // A series new in this file starts in the first state, untimed: any
-        // process's `state` call (timestamp > 0) overrides it.
-        let fresh = (0..2 * n).all(|i| group.slot(i).map(slot::get).unwrap_or(1.0) == 0.0);
-        if fresh {
-            slot::set(group.slot(0)?, 1.0);
-        }
-        Ok(Enum {
-            core: Arc::new(EnumCore {
-                group,
-                states: Arc::clone(&proto.states),
-                lock: Mutex::new(()),
-                warned: AtomicBool::new(false),
-            }),
-        })
+        build(proto, values, SlotGroup::new)
+    }
+
+    fn make_in_memory(proto: &EnumProto, values: &[&str]) -> Result<Enum> {
+        build(proto, values, SlotGroup::in_memory)
     }
 
     fn label_count(proto: &EnumProto) -> usize {
         proto.desc.label_names.len()
     }
+}
+
+/// Makes the child for `values`, its entries created by `new_group`.
+fn build(proto: &EnumProto, values: &[&str], new_group: NewGroup) -> Result<Enum> {
+    let d = &proto.desc;
+    let labels = d.label_pairs(values)?;
+    let keys = proto
+        .states
+        .iter()
+        .map(|s| {
+            let mut l = labels.clone();
+            l.push((&d.name, s));
+            encode_key(&d.name, &d.name, &l, &d.help)
+        })
+        .collect();
+    let group = new_group(&proto.dir, FileKind::StateSet, keys, true)?;
+    let n = proto.states.len();
+    // A series new in this file starts in the first state, untimed: any
+    // process's `state` call (timestamp > 0) overrides it.
+    let fresh = (0..2 * n).all(|i| group.slot(i).map(slot::get).unwrap_or(1.0) == 0.0);
+    if fresh {
+        slot::set(group.slot(0)?, 1.0);
+    }
+    Ok(Enum {
+        core: Arc::new(EnumCore {
+            group,
+            states: Arc::clone(&proto.states),
+            lock: ForkLocal::default(),
+            warned: AtomicBool::new(false),
+        }),
+    })
 }
 
 /// Enums with variable labels.

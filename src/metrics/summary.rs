@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::key::encode_key;
 use crate::format::naming::FileKind;
 use crate::write::slot;
-use crate::write::writer::{MetricsDir, SlotGroup};
+use crate::write::writer::{MetricsDir, NewGroup, SlotGroup};
 
 /// A summary (count and sum, no quantiles) in this process's `summary_{pid}.db`.
 ///
@@ -113,23 +113,32 @@ impl VecChild for Summary {
     type Proto = SummaryProto;
 
     fn make(proto: &SummaryProto, values: &[&str]) -> Result<Summary> {
-        let d = &proto.desc;
-        let labels = d.label_pairs(values)?;
-        let keys = vec![
-            encode_key(&d.name, &format!("{}_count", d.name), &labels, &d.help),
-            encode_key(&d.name, &format!("{}_sum", d.name), &labels, &d.help),
-        ];
-        Ok(Summary {
-            core: Arc::new(SummaryCore {
-                group: SlotGroup::new(&proto.dir, FileKind::Summary, keys, false)?,
-                warned: AtomicBool::new(false),
-            }),
-        })
+        build(proto, values, SlotGroup::new)
+    }
+
+    fn make_in_memory(proto: &SummaryProto, values: &[&str]) -> Result<Summary> {
+        build(proto, values, SlotGroup::in_memory)
     }
 
     fn label_count(proto: &SummaryProto) -> usize {
         proto.desc.label_names.len()
     }
+}
+
+/// Makes the child for `values`, its entries created by `new_group`.
+fn build(proto: &SummaryProto, values: &[&str], new_group: NewGroup) -> Result<Summary> {
+    let d = &proto.desc;
+    let labels = d.label_pairs(values)?;
+    let keys = vec![
+        encode_key(&d.name, &format!("{}_count", d.name), &labels, &d.help),
+        encode_key(&d.name, &format!("{}_sum", d.name), &labels, &d.help),
+    ];
+    Ok(Summary {
+        core: Arc::new(SummaryCore {
+            group: new_group(&proto.dir, FileKind::Summary, keys, false)?,
+            warned: AtomicBool::new(false),
+        }),
+    })
 }
 
 /// Summaries with variable labels.

@@ -274,9 +274,9 @@ where
                     let label = kind(e);
                     match v.get_metric_with_label_values(&[label.as_ref()]) {
                         Ok(c) => c.inc(),
-                        Err(err) => eprintln!(
-                            "prometheus-multiproc: count_errors: {err} (the counter needs exactly one label, the error kind)"
-                        ),
+                        Err(err) => crate::warn::warn(format_args!(
+                            "count_errors: {err} (the counter needs exactly one label, the error kind)"
+                        )),
                     }
                 }
             }

@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::Result;
+use crate::write::mmap::ForkLocal;
 
 /// A child metric that a [`MetricVec`] can create for a set of label values:
 /// [`Counter`](crate::Counter), [`Gauge`](crate::Gauge),
@@ -25,6 +27,9 @@ pub(crate) mod sealed {
         type Proto: Send + Sync + 'static;
         /// Creates the child for `values` (count already checked by the caller).
         fn make(proto: &Self::Proto, values: &[&str]) -> Result<Self>;
+        /// Creates the child for `values` with its values in memory only, in
+        /// no file (for `with_label_values` when the file cannot take it).
+        fn make_in_memory(proto: &Self::Proto, values: &[&str]) -> Result<Self>;
         /// Number of variable labels.
         fn label_count(proto: &Self::Proto) -> usize;
     }
@@ -37,6 +42,12 @@ pub(crate) mod sealed {
 /// Children are created on first use and cached: looking up an existing
 /// label set takes a read lock and hashes the values, no allocation.
 ///
+/// Fork-safe: a forked child starts with an empty cache of its own (the
+/// inherited one may have been locked by a thread of the parent at the
+/// instant of the fork), and a new child metric is built with no lock held,
+/// so another thread's `fork` never waits for, nor copies, a lock held across
+/// file I/O.
+///
 /// ```
 /// use prometheus_multiproc::{CounterVec, MetricsDir};
 /// # let tmp = tempfile::tempdir().unwrap();
@@ -48,7 +59,26 @@ pub(crate) mod sealed {
 /// ```
 pub struct MetricVec<M: VecChild> {
     proto: Arc<M::Proto>,
-    children: Arc<RwLock<Children<M>>>,
+    /// This process's children (see "Per-process state across fork" in
+    /// `mmap`).
+    children: Arc<ForkLocal<Cache<M>>>,
+}
+
+/// The children of one process, and the lock that serialises making new
+/// ones (so that a child is made once, and made whole before another thread
+/// can use it: an Enum child sets its initial state when made).
+struct Cache<M: VecChild> {
+    map: RwLock<Children<M>>,
+    making: Mutex<()>,
+}
+
+impl<M: VecChild> Default for Cache<M> {
+    fn default() -> Self {
+        Cache {
+            map: RwLock::new(HashMap::default()),
+            making: Mutex::new(()),
+        }
+    }
 }
 
 /// Children by the hash of their label values; a bucket holds the (rare)
@@ -107,11 +137,18 @@ fn same(stored: &[String], values: &[&str]) -> bool {
     stored.len() == values.len() && stored.iter().zip(values).all(|(a, b)| a == b)
 }
 
+/// The cached child for `values` (whose hash is `h`), if any.
+fn find<M: VecChild>(map: &Children<M>, h: u64, values: &[&str]) -> Option<M> {
+    let bucket = map.get(&h)?;
+    let (_, m) = bucket.iter().find(|(k, _)| same(k, values))?;
+    Some(m.clone())
+}
+
 impl<M: VecChild> MetricVec<M> {
     pub(crate) fn from_proto(proto: M::Proto) -> Self {
         MetricVec {
             proto: Arc::new(proto),
-            children: Arc::new(RwLock::new(HashMap::default())),
+            children: Arc::new(ForkLocal::default()),
         }
     }
 
@@ -124,35 +161,88 @@ impl<M: VecChild> MetricVec<M> {
             return Err(crate::Error::label_count(expected, values.len()));
         }
         let h = hash_values(values);
-        {
-            let map = self.children.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(bucket) = map.get(&h)
-                && let Some((_, m)) = bucket.iter().find(|(k, _)| same(k, values))
-            {
-                return Ok(m.clone());
-            }
+        let cache = self.children.get();
+        if let Some(m) = find(
+            &cache.map.read().unwrap_or_else(|e| e.into_inner()),
+            h,
+            values,
+        ) {
+            return Ok(m);
         }
-        let mut map = self.children.write().unwrap_or_else(|e| e.into_inner());
+        // Made without the map's lock: making a child takes the writer's slow
+        // lock and may do file I/O, and lookups of existing children go on
+        // meanwhile.
+        let _making = cache.making.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = find(
+            &cache.map.read().unwrap_or_else(|e| e.into_inner()),
+            h,
+            values,
+        ) {
+            return Ok(m);
+        }
+        let made = M::make(&self.proto, values)?;
+        let mut map = cache.map.write().unwrap_or_else(|e| e.into_inner());
         let bucket = map.entry(h).or_default();
-        if let Some((_, m)) = bucket.iter().find(|(k, _)| same(k, values)) {
-            return Ok(m.clone());
-        }
-        let m = M::make(&self.proto, values)?;
-        bucket.push((values.iter().map(|s| s.to_string()).collect(), m.clone()));
-        Ok(m)
+        bucket.push((values.iter().map(|s| s.to_string()).collect(), made.clone()));
+        Ok(made)
     }
 
     /// The child for `values`.
     ///
+    /// Never fails on I/O: when the child's entries cannot be stored (the
+    /// disk is full, the file cannot be created or grow), it warns once per
+    /// process on stderr and returns a child whose values are kept in this
+    /// process's memory: it works as usual but is not exported, and stays
+    /// so for the life of the process (later calls return it too). Use
+    /// [`MetricVec::get_metric_with_label_values`] to get the error instead.
+    ///
     /// # Panics
     ///
-    /// On a wrong number of values, like the `prometheus` crate, and when the
-    /// child's file cannot be created (e.g. the disk is full); use
-    /// [`MetricVec::get_metric_with_label_values`] to handle those.
+    /// On a wrong number of values, like the `prometheus` crate.
     pub fn with_label_values(&self, values: &[&str]) -> M {
         match self.get_metric_with_label_values(values) {
             Ok(m) => m,
-            Err(e) => panic!("with_label_values: {e}"),
+            Err(e) if e.is_label_count() => panic!("with_label_values: {e}"),
+            Err(e) => self.in_memory(values, &e),
         }
+    }
+
+    /// The child for `values`, kept in memory because storing it failed
+    /// with `err` (see [`MetricVec::with_label_values`]).
+    #[cold]
+    #[inline(never)]
+    fn in_memory(&self, values: &[&str], err: &crate::Error) -> M {
+        warn_not_stored_once(err);
+        let h = hash_values(values);
+        let cache = self.children.get();
+        let _making = cache.making.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = find(
+            &cache.map.read().unwrap_or_else(|e| e.into_inner()),
+            h,
+            values,
+        ) {
+            return m;
+        }
+        let made = match M::make_in_memory(&self.proto, values) {
+            Ok(m) => m,
+            // UNWRAP: only a wrong label count fails here, and the caller
+            // checked it.
+            Err(e) => panic!("with_label_values: {e}"),
+        };
+        let mut map = cache.map.write().unwrap_or_else(|e| e.into_inner());
+        let bucket = map.entry(h).or_default();
+        bucket.push((values.iter().map(|s| s.to_string()).collect(), made.clone()));
+        made
+    }
+}
+
+/// One warning per process for series kept in memory only.
+fn warn_not_stored_once(err: &crate::Error) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        crate::warn::warn(format_args!(
+            "with_label_values: {err}; new series that cannot be stored are kept in memory \
+             and not exported (this warning is shown once)"
+        ));
     }
 }

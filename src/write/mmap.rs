@@ -14,7 +14,9 @@
 //! What this module relies on, and how it is upheld:
 //! - Nobody shrinks the file while it is mapped. prometheus_client never does,
 //!   this crate never does, and files are created owner-only and opened with
-//!   `O_NOFOLLOW`, so another user cannot do it either (a process of the same
+//!   `O_NOFOLLOW`; an existing file is mapped only if it is ours, writable by
+//!   no one else (beyond the configured mode) and has one link (see
+//!   `adopt`), so another user cannot do it either (a process of the same
 //!   user that truncates the file can crash us; so it can with Python).
 //! - Every access is bounds-checked against `capacity` and alignment-checked
 //!   in exactly one function per access kind ([`MappedFile::slot`],
@@ -432,6 +434,109 @@ pub(crate) fn after_fork_in_child() {
         match chunk.next.get() {
             Some(next) => chunk = next,
             None => return,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Per-process state across fork.
+
+/// A value of which every process has its own: in a forked child, the first
+/// access puts a fresh `T::default()` in place of the inherited value.
+///
+/// For state behind a lock (a `*Vec`'s children map, an Info's label sets):
+/// a child is a copy of its parent at the instant of the fork, taken while
+/// other threads of the parent may hold such a lock, or be half-way through
+/// changing what it protects. Those threads do not exist in the child, so
+/// the inherited lock would never be released and the inherited value may
+/// be torn. The child therefore never touches either: it starts a value of
+/// its own, tagged with its [`fork_generation`], and leaves the inherited
+/// one alone (it is leaked: freeing it could free torn memory, and it costs
+/// nothing, being a copy-on-write page of the parent's).
+///
+/// Reading costs two loads and a compare; replacing is a compare-and-swap,
+/// so two threads of a child racing for the first access agree on one
+/// value. No lock is taken, so nothing here can be inherited held.
+pub(crate) struct ForkLocal<T: Default> {
+    /// Never null; owned by `self` (a `Box` turned into a raw pointer).
+    current: AtomicPtr<Generational<T>>,
+    /// `ForkLocal<T>` is `Send`/`Sync` exactly when `T` is (`AtomicPtr`
+    /// alone would make it both for any `T`).
+    _owns: std::marker::PhantomData<Box<Generational<T>>>,
+}
+
+struct Generational<T> {
+    generation: u64,
+    value: T,
+}
+
+impl<T: Default> Default for ForkLocal<T> {
+    fn default() -> Self {
+        let node = Box::new(Generational {
+            generation: fork_generation(),
+            value: T::default(),
+        });
+        ForkLocal {
+            current: AtomicPtr::new(Box::into_raw(node)),
+            _owns: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Default> ForkLocal<T> {
+    /// This process's value.
+    #[inline]
+    pub(crate) fn get(&self) -> &T {
+        let generation = fork_generation();
+        let node = self.current.load(Ordering::Acquire);
+        // SAFETY: `current` is never null and points to a node made by
+        // `Box::into_raw` and published with `Release` (in `default` or in
+        // `renew`), which the `Acquire` load above pairs with. A node is
+        // freed only in `drop` (which has `&mut self`, so no reference
+        // returned here is alive), never when it is replaced: the reference
+        // stays valid for the lifetime of `&self`.
+        let node = unsafe { &*node };
+        if node.generation == generation {
+            return &node.value;
+        }
+        self.renew(node, generation)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn renew(&self, seen: &Generational<T>, generation: u64) -> &T {
+        let fresh = Box::into_raw(Box::new(Generational {
+            generation,
+            value: T::default(),
+        }));
+        let seen = seen as *const Generational<T> as *mut Generational<T>;
+        match self
+            .current
+            .compare_exchange(seen, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // `seen` (an ancestor's) is leaked on purpose: see the type.
+            Ok(_) => {}
+            Err(_) => {
+                // SAFETY: `fresh` came from `Box::into_raw` just above and was
+                // never published (the exchange failed), so we own it alone.
+                drop(unsafe { Box::from_raw(fresh) });
+            }
+        }
+        // Another thread of this process may have won the exchange: its node
+        // carries this generation too.
+        self.get()
+    }
+}
+
+impl<T: Default> Drop for ForkLocal<T> {
+    fn drop(&mut self) {
+        let node = *self.current.get_mut();
+        // SAFETY: `current` is never null and owned by `self` (see the
+        // field), and `&mut self` means no reference from `get` is alive.
+        let node = unsafe { Box::from_raw(node) };
+        if node.generation != fork_generation() {
+            // Inherited from an ancestor and possibly torn: see the type.
+            std::mem::forget(node);
         }
     }
 }

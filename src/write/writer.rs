@@ -21,7 +21,10 @@
 //!
 //! The slow paths (opening files, appending entries) take one process-wide
 //! lock that the fork handlers also take, so a fork never happens while
-//! another thread is half-way through them.
+//! another thread is half-way through them. Locks of the metrics that are
+//! held across a slow path (a `*Vec`'s children, an Info's label sets) are
+//! per process instead (`mmap::ForkLocal`): a child never uses the inherited
+//! ones, so none can be inherited held (`docs/reliability.md`, "Fork").
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -36,7 +39,7 @@ use std::time::Duration;
 use crate::env;
 use crate::error::{Error, Result};
 use crate::format::naming::{self, FileKind};
-use crate::format::{self, HEADER_LEN, INITIAL_SIZE, LOCK_MARKER, MAX_KEY_LEN};
+use crate::format::{self, INITIAL_SIZE, LOCK_MARKER, MAX_KEY_LEN};
 use crate::write::mmap::{LockedFile, MappedFile, RESERVED_LEN, SlotTable};
 
 /// The lock around all slow paths; held across `fork` by the atfork handlers.
@@ -208,12 +211,18 @@ fn identity(generation_now: u64) -> Result<String> {
     {
         return Ok(id.clone());
     }
-    let id = match env::worker_id() {
-        Some(id) if generation_now == 0 => {
+    // A forked child uses its pid, and does not even read the environment
+    // (whose lock a thread of the parent may have held at the fork).
+    let from_env = match generation_now {
+        0 => env::worker_id(),
+        _ => None,
+    };
+    let id = match from_env {
+        Some(id) => {
             validate_worker_id(&id)?;
             id
         }
-        _ => std::process::id().to_string(),
+        None => std::process::id().to_string(),
     };
     *idg = Some((generation_now, id.clone()));
     Ok(id)
@@ -367,6 +376,10 @@ impl DirWriter {
     }
 }
 
+/// A constructor of [`SlotGroup`]s: [`SlotGroup::new`] or
+/// [`SlotGroup::in_memory`].
+pub(crate) type NewGroup = fn(&MetricsDir, FileKind, Vec<String>, bool) -> Result<SlotGroup>;
+
 /// A group of series stored together (a counter's value; a histogram's
 /// buckets and sum), with slot addresses cached per fork generation.
 pub(crate) struct SlotGroup {
@@ -375,6 +388,9 @@ pub(crate) struct SlotGroup {
     keys: Box<[String]>,
     timestamps: bool,
     table: SlotTable,
+    /// Set for a group kept in memory only (its file could not be written,
+    /// see [`SlotGroup::in_memory`]); the table then stays unresolved.
+    memory: Option<Box<[AtomicU64]>>,
 }
 
 impl SlotGroup {
@@ -399,9 +415,31 @@ impl SlotGroup {
             table: SlotTable::new(keys.len() * if timestamps { 2 } else { 1 }),
             keys: keys.into_boxed_slice(),
             timestamps,
+            memory: None,
         };
         g.resolve(generation())?;
         Ok(g)
+    }
+
+    /// A group whose values live in this process's memory only: they work
+    /// like any others but are in no file, so no collector sees them. For
+    /// the infallible `with_label_values` when the file cannot take the
+    /// series (full disk). Same arguments as [`SlotGroup::new`]; never fails.
+    pub(crate) fn in_memory(
+        dir: &MetricsDir,
+        kind: FileKind,
+        keys: Vec<String>,
+        timestamps: bool,
+    ) -> Result<Self> {
+        let n = keys.len() * if timestamps { 2 } else { 1 };
+        Ok(SlotGroup {
+            dir: Arc::clone(dir.writer()),
+            kind,
+            table: SlotTable::new(n),
+            keys: keys.into_boxed_slice(),
+            timestamps,
+            memory: Some((0..n).map(|_| AtomicU64::new(0)).collect()),
+        })
     }
 
     /// Slot `i` for the current generation, resolving after a fork.
@@ -421,6 +459,9 @@ impl SlotGroup {
     #[cold]
     #[inline(never)]
     fn slot_slow(&self, i: usize, generation_now: u64) -> Result<&AtomicU64> {
+        if let Some(memory) = &self.memory {
+            return Ok(&memory[i]);
+        }
         self.resolve(generation_now)?;
         Ok(self
             .table
@@ -497,11 +538,10 @@ impl FileWriter {
         };
         let file = LockedFile::new(file).map_err(io_err)?;
         let meta = file.metadata().map_err(io_err)?;
-        if !meta.file_type().is_file() {
-            return Err(Error::io(
-                path,
-                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            ));
+        // Never map a file that another user could truncate or write.
+        if let Err(why) = crate::write::adopt::check(&meta, mode) {
+            crate::write::adopt::set_aside(path, why)?;
+            return Ok(None);
         }
         lock_exclusive(&file).map_err(io_err)?;
         // The file may have been removed (mark-dead) or replaced between our
@@ -525,8 +565,8 @@ impl FileWriter {
         }
         // Read what an earlier process with this pid (or worker id), or a
         // Python worker, left in the file: we continue its values.
-        let (used, positions) = match read_existing(&file, size) {
-            Ok(v) => v,
+        let (used, positions) = match crate::write::predecessor::read(&file, size) {
+            Ok(e) => (e.used, e.positions),
             Err(why) => {
                 let aside = path.with_extension(format!(
                     "db.corrupt-{}",
@@ -535,11 +575,11 @@ impl FileWriter {
                         .map(|d| d.as_secs())
                         .unwrap_or(0)
                 ));
-                eprintln!(
-                    "prometheus-multiproc: {}: {why}; moved aside to {} and starting a new file",
+                crate::warn::warn(format_args!(
+                    "{}: {why}; moved aside to {} and starting a new file",
                     path.display(),
                     aside.display()
-                );
+                ));
                 std::fs::rename(path, &aside).map_err(io_err)?;
                 return Ok(None);
             }
@@ -682,37 +722,4 @@ fn reserve(file: &File, len: usize) -> io::Result<()> {
         at += n as u64;
     }
     Ok(())
-}
-
-/// Reads `used` and the positions of the entries already in the file.
-fn read_existing(
-    file: &File,
-    size: usize,
-) -> std::result::Result<(usize, HashMap<Box<str>, usize>), String> {
-    let mut header = [0u8; HEADER_LEN];
-    if size < HEADER_LEN {
-        return Err(format!("short header: {size} bytes"));
-    }
-    file.read_exact_at(&mut header, 0)
-        .map_err(|e| e.to_string())?;
-    let used = format::read_used(&header).unwrap_or(0);
-    if used <= 0 {
-        return Ok((HEADER_LEN, HashMap::new()));
-    }
-    let used = used as usize;
-    if used > size {
-        return Err(format!(
-            "used field {used} is past the end of the file ({size} bytes)"
-        ));
-    }
-    let mut buf = vec![0u8; used];
-    file.read_exact_at(&mut buf, 0).map_err(|e| e.to_string())?;
-    let entries = format::Entries::new(&buf).map_err(|e| e.to_string())?;
-    let mut positions = HashMap::new();
-    for e in entries {
-        let e = e.map_err(|e| e.to_string())?;
-        let key = std::str::from_utf8(e.key).map_err(|_| "key is not UTF-8".to_string())?;
-        positions.insert(Box::from(key), e.value_offset);
-    }
-    Ok((used, positions))
 }

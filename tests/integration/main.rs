@@ -9,6 +9,7 @@ mod common;
 mod duplicates;
 #[cfg(feature = "metrics")]
 mod facade;
+mod hardening;
 mod info_enum;
 #[cfg(feature = "tower")]
 mod integrations;
