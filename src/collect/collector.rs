@@ -54,7 +54,7 @@ use super::convert::to_metric_families;
 use super::encoded::Encoded;
 pub use super::warning::{Warning, WarningKind};
 use crate::encoding::text;
-use crate::encoding::text::Format;
+use crate::encoding::text::{Encoder, Format};
 use crate::error::{Error, Result};
 use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
@@ -225,7 +225,7 @@ impl MultiProcessCollector {
 
     /// [`collect_families`](Self::collect_families), and appends the families
     /// encoded in `format` to `out` (for a server's response body).
-    pub(crate) fn scrape_into(&self, format: Format, out: &mut Vec<u8>) -> Result<Scrape> {
+    pub(crate) fn scrape_into(&self, format: Encoder, out: &mut Vec<u8>) -> Result<Scrape> {
         let (scrape, encoded) = self.scrape(Some(format))?;
         encoded.append_to(out);
         Ok(scrape)
@@ -234,7 +234,7 @@ impl MultiProcessCollector {
     /// Scans, reads and merges; with `format`, also encodes the families in
     /// it, returned as the second element (the merging threads encode the
     /// families they merged).
-    fn scrape(&self, format: Option<Format>) -> Result<(Scrape, Encoded)> {
+    fn scrape(&self, format: Option<Encoder>) -> Result<(Scrape, Encoded)> {
         let start = Instant::now();
         let dirfd = super::open::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let mut names: Vec<(String, FileKind)> = Vec::new();
@@ -282,7 +282,7 @@ impl MultiProcessCollector {
     /// The pieces are written with vectored writes, not copied together
     /// first.
     pub fn encode_text<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
-        let (scrape, encoded) = self.scrape(Some(Format::Text))?;
+        let (scrape, encoded) = self.scrape(Some(Format::Text.into()))?;
         encoded.write_to(w)?;
         Ok(scrape)
     }
@@ -293,7 +293,7 @@ impl MultiProcessCollector {
     /// [`encode_text`](Self::encode_text), nothing is written if the
     /// collection fails.
     pub fn encode_openmetrics<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
-        let (scrape, encoded) = self.scrape(Some(Format::OpenMetrics))?;
+        let (scrape, encoded) = self.scrape(Some(Format::OpenMetrics.into()))?;
         encoded.write_to(w)?;
         Ok(scrape)
     }

@@ -67,12 +67,12 @@ pub fn render(collector: &MultiProcessCollector, accept: Option<&str>) -> Result
     let mut body = Vec::new();
     let (scrape, content_type) = if accept.is_some_and(wants_openmetrics) {
         (
-            collector.scrape_into(Format::OpenMetrics, &mut body)?,
+            collector.scrape_into(Format::OpenMetrics.into(), &mut body)?,
             OPENMETRICS_CONTENT_TYPE,
         )
     } else {
         (
-            collector.scrape_into(Format::Text, &mut body)?,
+            collector.scrape_into(Format::Text.into(), &mut body)?,
             TEXT_CONTENT_TYPE,
         )
     };
