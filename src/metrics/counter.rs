@@ -56,6 +56,8 @@ fn counter_desc(opts: &Opts) -> Result<Desc> {
     let mut desc = Desc::new(opts, &[])?;
     if let Some(stripped) = desc.name.strip_suffix("_total") {
         desc.name = stripped.to_string();
+        // As prometheus_client: `_total` alone leaves no name.
+        crate::metrics::validate_metric_name(&desc.name)?;
     }
     Ok(desc)
 }
