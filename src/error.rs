@@ -52,6 +52,9 @@ enum ErrorKind {
     LabelCount { expected: usize, got: usize },
     /// A file is full: its reserved address range cannot grow further.
     FileFull { path: PathBuf, limit: u64 },
+    /// A request's `Accept` header cannot be answered: its `version` cannot
+    /// be compared with 1.0.0.
+    Negotiation { version: String },
 }
 
 impl Error {
@@ -96,6 +99,12 @@ impl Error {
     pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
         Error {
             kind: ErrorKind::InvalidArgument(msg.into()),
+        }
+    }
+
+    pub(crate) fn negotiation(version: String) -> Self {
+        Error {
+            kind: ErrorKind::Negotiation { version },
         }
     }
 
@@ -157,6 +166,13 @@ impl Error {
         matches!(self.kind, ErrorKind::LabelCount { .. })
     }
 
+    /// True when a request's `Accept` header could not be answered (see
+    /// [`NegotiationError`](crate::encoding::NegotiationError));
+    /// prometheus_client answers such a request with HTTP 500.
+    pub fn is_negotiation(&self) -> bool {
+        matches!(self.kind, ErrorKind::Negotiation { .. })
+    }
+
     /// True when the disk (or the file's reserved range) is full.
     pub fn is_storage_full(&self) -> bool {
         match &self.kind {
@@ -200,6 +216,10 @@ impl fmt::Display for Error {
                 f,
                 "{}: metrics file would exceed its reserved size of {limit} bytes",
                 path.display()
+            ),
+            ErrorKind::Negotiation { version } => write!(
+                f,
+                "Accept header: version {version:?} cannot be compared with 1.0.0"
             ),
         }
     }

@@ -53,6 +53,7 @@ use prometheus::proto;
 use super::convert::to_metric_families;
 use super::encoded::Encoded;
 pub use super::warning::{Warning, WarningKind};
+use crate::encoding::Negotiated;
 use crate::encoding::text;
 use crate::encoding::text::{Encoder, Format};
 use crate::error::{Error, Result};
@@ -294,6 +295,35 @@ impl MultiProcessCollector {
     /// collection fails.
     pub fn encode_openmetrics<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
         let (scrape, encoded) = self.scrape(Some(Format::OpenMetrics.into()))?;
+        encoded.write_to(w)?;
+        Ok(scrape)
+    }
+
+    /// Collects and writes the format and name escaping an `Accept` header
+    /// negotiated (see [`negotiate`](crate::encoding::negotiate)), as
+    /// prometheus_client's encoder for that header writes it. As with
+    /// [`encode_text`](Self::encode_text), nothing is written if the
+    /// collection fails.
+    ///
+    /// ```
+    /// use prometheus_multiproc::{CounterVec, MetricsDir, MultiProcessCollector};
+    /// use prometheus_multiproc::encoding::negotiate;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// let opts = prometheus::Opts::new("http.requests", "Requests.");
+    /// CounterVec::new_in(&dir, opts, &["rou.te"]).unwrap().with_label_values(&["/a"]).inc();
+    ///
+    /// let wanted = negotiate(Some("text/plain;version=1.0.0;escaping=allow-utf-8")).unwrap();
+    /// let mut out = Vec::new();
+    /// MultiProcessCollector::new(tmp.path()).unwrap().encode_negotiated(&wanted, &mut out).unwrap();
+    /// assert!(String::from_utf8(out).unwrap().ends_with("{\"http.requests_total\",\"rou.te\"=\"/a\"} 1.0\n"));
+    /// ```
+    pub fn encode_negotiated<W: Write + ?Sized>(
+        &self,
+        negotiated: &Negotiated,
+        w: &mut W,
+    ) -> io::Result<Scrape> {
+        let (scrape, encoded) = self.scrape(Some(negotiated.encoder()))?;
         encoded.write_to(w)?;
         Ok(scrape)
     }

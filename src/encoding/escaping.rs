@@ -61,6 +61,20 @@ impl Escaping {
         }
     }
 
+    /// The scheme an `escaping=` value names, as prometheus_client reads it:
+    /// exact (case-sensitive) names, anything else is `underscores`.
+    pub(crate) fn from_param(value: &str) -> Escaping {
+        [
+            Escaping::AllowUtf8,
+            Escaping::Underscores,
+            Escaping::Dots,
+            Escaping::Values,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == value)
+        .unwrap_or_default()
+    }
+
     /// A metric name as it appears in `# HELP`/`# TYPE` lines and text-format
     /// samples under this scheme (prometheus_client's `escape_metric_name`).
     pub fn metric_name(self, name: &str) -> String {
@@ -229,6 +243,20 @@ mod tests {
         Escaping::Dots,
         Escaping::Values,
     ];
+
+    #[test]
+    fn param_names() {
+        for e in ALL {
+            assert_eq!(Escaping::from_param(e.as_str()), e);
+        }
+        for other in ["", "Allow-UTF-8", "dots ", "utf8", "none"] {
+            assert_eq!(
+                Escaping::from_param(other),
+                Escaping::Underscores,
+                "{other:?}"
+            );
+        }
+    }
 
     /// Each row: a name, then its metric-name and label-name forms under
     /// allow-utf-8, underscores, dots and values. Taken from

@@ -4,7 +4,9 @@
 //! `prometheus_client.exposition.generate_latest` writes, and
 //! [`encode_openmetrics`] what
 //! `prometheus_client.openmetrics.exposition.generate_latest` writes (both
-//! with their default `underscores` name escaping), given the same families.
+//! with their default `underscores` name escaping), given the same families;
+//! [`Negotiated::encode`](crate::negotiate::Negotiated::encode) writes them
+//! under the [`Escaping`] a request negotiated.
 //! Families and samples come in the order the [`Family`] list has (sorted,
 //! when it comes from [`Merger`](crate::merge::Merger)); each line is
 //! byte-identical to Python's.
@@ -116,7 +118,6 @@ fn reserve_for(families: &[Family], out: &mut Vec<u8>) {
 /// ```
 /// use prometheus_multiproc::encoding::Format;
 /// assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
-/// assert_eq!(Format::for_accept(Some("application/openmetrics-text")), Format::OpenMetrics);
 /// let mut out = Vec::new();
 /// Format::OpenMetrics.encode(&[], &mut out);
 /// assert_eq!(out, b"# EOF\n");
@@ -136,16 +137,6 @@ impl Format {
         match self {
             Format::Text => TEXT_CONTENT_TYPE,
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
-        }
-    }
-
-    /// The format for a request's `Accept` header: OpenMetrics when the
-    /// header asks for it (see [`wants_openmetrics`](super::wants_openmetrics)),
-    /// else the text format.
-    pub fn for_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if super::accept::wants_openmetrics(a) => Format::OpenMetrics,
-            _ => Format::Text,
         }
     }
 

@@ -14,8 +14,10 @@ use super::render::render;
 use crate::collect::collector::MultiProcessCollector;
 
 /// The `/metrics` endpoint: merges the directory at every request (on a
-/// blocking thread), answers in the text format or OpenMetrics as the
-/// `Accept` header asks, and checks credentials when configured.
+/// blocking thread), answers in the text format or OpenMetrics with the
+/// name escaping the `Accept` header asks for (negotiated as
+/// prometheus_client does, see [`negotiate`](crate::encoding::negotiate)),
+/// and checks credentials when configured.
 ///
 /// ```no_run
 /// use prometheus_multiproc::{MultiProcessCollector, integrations::axum::MetricsEndpoint};

@@ -2,6 +2,7 @@
 // Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
 #![allow(unsafe_code)]
 
+mod accept_headers;
 mod api;
 #[cfg(feature = "axum")]
 mod axum_endpoint;
@@ -10,6 +11,8 @@ mod info_enum;
 #[cfg(feature = "tower")]
 mod integrations;
 mod interop;
+#[cfg(feature = "axum")]
+mod negotiation;
 mod process_metrics;
 mod reliability;
 mod writer;
