@@ -3,8 +3,10 @@
 pub mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod name_filter;
 mod render;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use render::{Rendered, render};
+pub use name_filter::NameFilter;
+pub use render::{Rendered, render, render_request};

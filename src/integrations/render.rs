@@ -1,4 +1,4 @@
-//! A `/metrics` response for any web framework: collect, pick the format from the `Accept` header as prometheus_client does, encode.
+//! A `/metrics` response for any web framework: collect, pick the format from the `Accept` header as prometheus_client does, cut to `name[]`, encode.
 //!
 //! ```
 //! use prometheus_multiproc::{Counter, MetricsDir, MultiProcessCollector};
@@ -21,18 +21,24 @@
 //! assert!(String::from_utf8(r.body).unwrap().contains("hits_total 1.0\n"));
 //! ```
 //!
-//! With axum (a handler returning `(headers, body)`):
+//! With axum (a handler returning `(headers, body)`; the query string
+//! carries `name[]`):
 //!
 //! ```ignore
-//! async fn metrics(State(c): State<MultiProcessCollector>, headers: HeaderMap) -> impl IntoResponse {
+//! async fn metrics(
+//!     State(c): State<MultiProcessCollector>,
+//!     RawQuery(query): RawQuery,
+//!     headers: HeaderMap,
+//! ) -> impl IntoResponse {
 //!     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-//!     match prometheus_multiproc::integrations::render(&c, accept) {
+//!     match prometheus_multiproc::integrations::render_request(&c, accept, query.as_deref()) {
 //!         Ok(r) => ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response(),
 //!         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
 //!     }
 //! }
 //! ```
 
+use super::name_filter::NameFilter;
 use crate::collect::collector::{MultiProcessCollector, Stats, Warning};
 use crate::encoding::negotiate;
 use crate::error::Result;
@@ -70,9 +76,42 @@ impl Rendered {
 /// ([`Error::is_negotiation`](crate::Error::is_negotiation); answer 500 as
 /// it does).
 pub fn render(collector: &MultiProcessCollector, accept: Option<&str>) -> Result<Rendered> {
+    render_request(collector, accept, None)
+}
+
+/// [`render`], and with a URL query string (the part after `?`) holding
+/// `name[]` fields, only the samples so named (see [`NameFilter`]).
+///
+/// ```
+/// use prometheus_multiproc::{Counter, Gauge, GaugeMode, MetricsDir, MultiProcessCollector};
+/// use prometheus_multiproc::integrations::render_request;
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let dir = MetricsDir::open(tmp.path()).unwrap();
+/// Counter::new_in(&dir, "hits_total", "Hits.").unwrap().inc();
+/// Gauge::new_in(&dir, "temp", "Temperature.", GaugeMode::All).unwrap().set(3.0);
+/// let collector = MultiProcessCollector::new(tmp.path()).unwrap();
+/// let r = render_request(&collector, None, Some("name[]=hits_total")).unwrap();
+/// assert_eq!(
+///     String::from_utf8(r.body).unwrap(),
+///     "# HELP hits_total Hits.\n# TYPE hits_total counter\nhits_total 1.0\n"
+/// );
+/// ```
+pub fn render_request(
+    collector: &MultiProcessCollector,
+    accept: Option<&str>,
+    query: Option<&str>,
+) -> Result<Rendered> {
     let negotiated = negotiate(accept)?;
     let mut body = Vec::new();
-    let scrape = collector.scrape_into(negotiated.encoder(), &mut body)?;
+    let scrape = match query.and_then(NameFilter::from_query) {
+        None => collector.scrape_into(negotiated.encoder(), &mut body)?,
+        Some(filter) => {
+            let mut scrape = collector.collect_families()?;
+            filter.restrict(&mut scrape.families);
+            negotiated.encode(&scrape.families, &mut body);
+            scrape
+        }
+    };
     Ok(Rendered {
         body,
         content_type: negotiated.content_type().to_owned(),

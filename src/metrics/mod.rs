@@ -19,8 +19,8 @@ pub use vec::{MetricVec, VecChild};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Error, Result};
 use crate::encoding::escaping::{in_label_set, is_legacy_metric_name};
+use crate::error::{Error, Result};
 
 /// A validated description shared by every child of a metric.
 #[derive(Debug, Clone)]

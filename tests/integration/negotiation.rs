@@ -5,7 +5,7 @@ use std::sync::Arc;
 use prometheus_multiproc::MultiProcessCollector;
 use prometheus_multiproc::encoding::negotiate;
 use prometheus_multiproc::integrations::axum::MetricsEndpoint;
-use prometheus_multiproc::integrations::render;
+use prometheus_multiproc::integrations::render_request;
 use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
 use serde_json::{Value, json};
 
@@ -209,7 +209,7 @@ fn utf8_names_from_python_workers_as_choose_encoder_answers() {
         let mut utf8_bodies = 0;
         for (header, answer) in HEADERS.iter().zip(&answers) {
             let want = expected(answer);
-            match (render(&collector, *header), &want) {
+            match (render_request(&collector, *header, None), &want) {
                 (Ok(r), Ok((content_type, body))) => {
                     assert_eq!(
                         r.content_type, *content_type,
@@ -230,4 +230,110 @@ fn utf8_names_from_python_workers_as_choose_encoder_answers() {
             "{scenario}: quoted UTF-8 names were tested"
         );
     }
+}
+
+/// `?name[]=` keeps the samples so named, as prometheus_client's
+/// `Metric._restricted_metric` keeps them, for every header.
+#[test]
+fn name_filter_as_restricted_metric() {
+    let d = Dir::new();
+    let dir = d.path().to_str().unwrap();
+    run_py("py_write_utf8.py", &[dir, "counters"]);
+    let collector = MultiProcessCollector::new(d.path()).unwrap();
+    let addr = serve_axum(collector.clone());
+    for (query, names) in [
+        (
+            "name[]=http.requests_total&name%5B%5D=lat%3Aency_total&other=1",
+            &["http.requests_total", "lat:ency_total"][..],
+        ),
+        ("name[]=temp.%C2%B0c_total", &["temp.°c_total"][..]),
+        ("name[]=nope", &["nope"][..]),
+        ("name[]=http.requests", &["http.requests"][..]),
+    ] {
+        let answers = python_answers(&["dir", dir], json!({ "names": names }));
+        let mut kept = 0;
+        for (header, answer) in HEADERS.iter().zip(&answers) {
+            let want = expected(answer);
+            match (render_request(&collector, *header, Some(query)), &want) {
+                (Ok(r), Ok((_, body))) => {
+                    assert_eq!(
+                        String::from_utf8(r.body).unwrap(),
+                        *body,
+                        "{query} {header:?}"
+                    );
+                    kept += body.matches(" 7.0\n").count() + body.matches(" 13.0\n").count();
+                }
+                (Err(e), Err(_)) => assert!(e.is_negotiation(), "{e}"),
+                (ours, python) => panic!("{query} {header:?}: we {ours:?}, Python {python:?}"),
+            }
+            if header.is_none_or(http_safe) {
+                check_http(&addr, &format!("/metrics?{query}"), *header, &want);
+            }
+        }
+        let expect_some = names[0].ends_with("_total") && names[0] != "nope";
+        assert_eq!(kept > 0, expect_some, "{query}");
+    }
+}
+
+/// The writer takes UTF-8 metric and label names as prometheus_client 0.26
+/// does; its keys are in Python's canonical form, and Python merges and
+/// writes the directory exactly as we do under every header.
+#[test]
+fn utf8_names_written_by_rust_as_python_reads_them() {
+    use prometheus_multiproc::{CounterVec, GaugeMode, GaugeVec};
+    let d = Dir::new();
+    let w = d.writer();
+    let labels = ["rou.te", "ü", "1x"];
+    let c = CounterVec::new_in(
+        &w,
+        prometheus::Opts::new("http.requests", "Requests."),
+        &labels,
+    )
+    .unwrap();
+    let g = GaugeVec::new_in(
+        &w,
+        prometheus::Opts::new("temp.°c 😀", "T."),
+        &labels,
+        GaugeMode::Sum,
+    )
+    .unwrap();
+    for _ in 0..2 {
+        crate::common::in_worker(|| {
+            c.with_label_values(&["/a", "q\"", "x"]).inc();
+            g.with_label_values(&["/a", "q\"", "x"]).set(2.5);
+        });
+    }
+    let report = run_py("py_check_keys.py", &[d.path().to_str().unwrap()]);
+    assert!(report.contains("\"mismatches\": []"), "{report}");
+
+    // One family at a time: the two file kinds may be listed in any order,
+    // and the order of families is branch `order`'s subject.
+    let dir = d.path().to_str().unwrap();
+    let collector = MultiProcessCollector::new(d.path()).unwrap();
+    for (name, query) in [
+        ("http.requests_total", "name[]=http.requests_total"),
+        ("temp.°c 😀", "name[]=temp.%C2%B0c+%F0%9F%98%80"),
+    ] {
+        let answers = python_answers(&["dir", dir], json!({ "names": [name] }));
+        for (header, answer) in HEADERS.iter().zip(&answers) {
+            match (
+                render_request(&collector, *header, Some(query)),
+                expected(answer),
+            ) {
+                (Ok(r), Ok((content_type, body))) => {
+                    assert_eq!(r.content_type, content_type);
+                    assert!(body.contains(" 2.0\n") || body.contains(" 5.0\n"), "{body}");
+                    assert_eq!(String::from_utf8(r.body).unwrap(), body, "{header:?}");
+                }
+                (Err(e), Err(_)) => assert!(e.is_negotiation()),
+                (ours, python) => panic!("{header:?}: we {ours:?}, Python {python:?}"),
+            }
+        }
+    }
+    let prometheus3 = HEADERS[6];
+    let query = Some("name[]=http.requests_total");
+    let r = render_request(&collector, prometheus3, query).unwrap();
+    assert!(String::from_utf8(r.body).unwrap().contains(
+        "{\"http.requests_total\",\"1x\"=\"x\",\"rou.te\"=\"/a\",\"ü\"=\"q\\\"\"} 2.0\n"
+    ));
 }
