@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use prometheus_multiproc::encoding::{Negotiated, negotiate};
 use prometheus_multiproc::{Error, MultiProcessCollector};
 
 use crate::CliResult;
@@ -27,6 +28,11 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Answer this HTTP `Accept` header value instead of --format: the
+    /// format and name escaping prometheus_client 0.26 would choose for it
+    /// (e.g. 'text/plain;version=1.0.0;escaping=allow-utf-8').
+    #[arg(long, value_name = "HEADER", conflicts_with = "format")]
+    accept: Option<String>,
     /// Add per-worker process metrics read from /proc/PID of every living
     /// worker in the directory (Linux).
     #[arg(long = "collector.process")]
@@ -39,13 +45,16 @@ pub fn run(args: Args) -> CliResult {
     let collector = MultiProcessCollector::new(&dir)?.with_process_metrics(args.process_metrics);
     // Nothing is written unless the whole scrape succeeded: the families
     // are all merged and encoded before the first write.
+    let wanted = match (args.accept, args.format) {
+        (Some(accept), _) => negotiate(Some(&accept))?,
+        (None, Format::Text) => Negotiated::text(),
+        (None, Format::Openmetrics) => Negotiated::openmetrics(),
+    };
     let mut out = std::io::stdout().lock();
-    let scrape = match args.format {
-        Format::Text => collector.encode_text(&mut out),
-        Format::Openmetrics => collector.encode_openmetrics(&mut out),
-    }
-    .and_then(|scrape| out.flush().map(|()| scrape))
-    .map_err(failure)?;
+    let scrape = collector
+        .encode_negotiated(&wanted, &mut out)
+        .and_then(|scrape| out.flush().map(|()| scrape))
+        .map_err(failure)?;
     scrape.print_warnings();
     // The process exits next: freeing every sample one by one would only
     // add milliseconds to a large scrape.

@@ -27,6 +27,7 @@ use tokio::sync::Semaphore;
 
 use crate::{CliResult, fail};
 use auth::Auth;
+use prometheus_multiproc::encoding::negotiate;
 use render::{Wanted, Warned};
 
 #[derive(clap::Args)]
@@ -274,7 +275,7 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
             .join(",")
     };
     let wanted = Wanted {
-        openmetrics: render::wants_openmetrics(&header_str(header::ACCEPT)),
+        format: negotiate(Some(&header_str(header::ACCEPT))),
         gzip: render::wants_gzip(&header_str(header::ACCEPT_ENCODING)),
     };
     let Ok(permit) = Arc::clone(&st.scrapes).try_acquire_owned() else {
@@ -295,10 +296,11 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
         Ok(Ok(rendered)) => {
             let mut r = Response::new(Full::new(Bytes::from(rendered.body)));
             let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(rendered.content_type),
-            );
+            // UNWRAP: built from fixed text and parts of the request's
+            // `Accept` values, which passed `to_str` (visible ASCII, space,
+            // tab): all valid in a header value.
+            let content_type = HeaderValue::from_str(&rendered.content_type).expect("header text");
+            h.insert(header::CONTENT_TYPE, content_type);
             if rendered.gzip {
                 h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }

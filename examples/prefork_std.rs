@@ -152,7 +152,7 @@ fn handle(
     if target == "/metrics" {
         // Scrapes are not counted in http_requests_total.
         let r = integrations::render(collector, accept.as_deref())?;
-        return respond(&stream, 200, r.content_type, &r.body);
+        return respond(&stream, 200, &r.content_type, &r.body);
     }
 
     m.in_progress.inc();

@@ -70,6 +70,9 @@ enum ErrorKind {
         why: crate::write::adopt::Distrust,
         rename: io::Error,
     },
+    /// A request's `Accept` header cannot be answered: its `version` cannot
+    /// be compared with 1.0.0.
+    Negotiation { version: String },
 }
 
 impl Error {
@@ -123,6 +126,12 @@ impl Error {
     pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
         Error {
             kind: ErrorKind::InvalidArgument(msg.into()),
+        }
+    }
+
+    pub(crate) fn negotiation(version: String) -> Self {
+        Error {
+            kind: ErrorKind::Negotiation { version },
         }
     }
 
@@ -262,6 +271,13 @@ impl Error {
         matches!(self.kind, ErrorKind::UntrustedFile { .. })
     }
 
+    /// True when a request's `Accept` header could not be answered (see
+    /// [`NegotiationError`](crate::encoding::NegotiationError));
+    /// prometheus_client answers such a request with HTTP 500.
+    pub fn is_negotiation(&self) -> bool {
+        matches!(self.kind, ErrorKind::Negotiation { .. })
+    }
+
     /// True when the disk (or the file's reserved range) is full.
     pub fn is_storage_full(&self) -> bool {
         match &self.kind {
@@ -324,6 +340,10 @@ impl fmt::Display for Error {
                 "duplicated timeseries: metric {metric:?} would produce {names:?}, \
                  already produced by the {existing} created earlier with another type, \
                  labels or help"
+            ),
+            ErrorKind::Negotiation { version } => write!(
+                f,
+                "Accept header: version {version:?} cannot be compared with 1.0.0"
             ),
         }
     }

@@ -6,21 +6,22 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use prometheus_multiproc::Stats;
+use prometheus_multiproc::encoding::{Negotiated, NegotiationError};
 use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
-use prometheus_multiproc::{MultiProcessCollector, encoding as expose};
+use prometheus_multiproc::{MultiProcessCollector, Stats};
 
 /// What the client asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
-    pub openmetrics: bool,
+    /// The `Accept` header's answer (an error fails the scrape).
+    pub format: Result<Negotiated, NegotiationError>,
     pub gzip: bool,
 }
 
 /// An encoded response body.
 pub struct Rendered {
     pub body: Vec<u8>,
-    pub content_type: &'static str,
+    pub content_type: String,
     pub gzip: bool,
 }
 
@@ -49,6 +50,7 @@ pub fn render(
     wanted: Wanted,
     warned: &Warned,
 ) -> prometheus_multiproc::Result<Rendered> {
+    let format = wanted.format?;
     let start = Instant::now();
     let scrape = MultiProcessCollector::new(dir)?
         .with_process_metrics(process_metrics)
@@ -79,13 +81,7 @@ pub fn render(
     families.extend(own);
 
     let mut body = Vec::new();
-    let content_type = if wanted.openmetrics {
-        expose::encode_openmetrics(&families, &mut body);
-        expose::OPENMETRICS_CONTENT_TYPE
-    } else {
-        expose::encode_text(&families, &mut body);
-        expose::TEXT_CONTENT_TYPE
-    };
+    format.encode(&families, &mut body);
     if wanted.gzip {
         let mut gz = flate2::write::GzEncoder::new(
             Vec::with_capacity(body.len() / 4),
@@ -96,7 +92,7 @@ pub fn render(
     }
     Ok(Rendered {
         body,
-        content_type,
+        content_type: format.content_type().to_owned(),
         gzip: wanted.gzip,
     })
 }
@@ -143,10 +139,6 @@ pub fn own_families(stats: &Stats, seconds: f64) -> Vec<Family> {
     ]
 }
 
-/// True when the `Accept` header asks for OpenMetrics: the library's one
-/// check, shared with `encoding::render` and the axum endpoint.
-pub use prometheus_multiproc::encoding::wants_openmetrics;
-
 /// True when the `Accept-Encoding` header allows gzip (`gzip` or `*` with a
 /// non-zero `q`, and gzip not refused by name).
 pub fn wants_gzip(accept_encoding: &str) -> bool {
@@ -180,12 +172,6 @@ mod tests {
 
     #[test]
     fn negotiation() {
-        assert!(wants_openmetrics(
-            "application/openmetrics-text; version=1.0.0; charset=utf-8,text/plain;version=0.0.4;q=0.5"
-        ));
-        assert!(!wants_openmetrics("text/plain;version=0.0.4"));
-        assert!(!wants_openmetrics("application/openmetrics-text;q=0"));
-        assert!(!wants_openmetrics(""));
         assert!(wants_gzip("gzip"));
         assert!(wants_gzip("deflate, gzip;q=1.0, *;q=0.5"));
         assert!(!wants_gzip("gzip;q=0"));

@@ -53,8 +53,9 @@ use prometheus::proto;
 use super::convert::to_metric_families;
 use super::encoded::Encoded;
 pub use super::warning::{Warning, WarningKind};
+use crate::encoding::Negotiated;
 use crate::encoding::text;
-use crate::encoding::text::Format;
+use crate::encoding::text::{Encoder, Format};
 use crate::error::{Error, Result};
 use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
@@ -225,7 +226,7 @@ impl MultiProcessCollector {
 
     /// [`collect_families`](Self::collect_families), and appends the families
     /// encoded in `format` to `out` (for a server's response body).
-    pub(crate) fn scrape_into(&self, format: Format, out: &mut Vec<u8>) -> Result<Scrape> {
+    pub(crate) fn scrape_into(&self, format: Encoder, out: &mut Vec<u8>) -> Result<Scrape> {
         let (scrape, encoded) = self.scrape(Some(format))?;
         encoded.append_to(out);
         Ok(scrape)
@@ -234,7 +235,7 @@ impl MultiProcessCollector {
     /// Scans, reads and merges; with `format`, also encodes the families in
     /// it, returned as the second element (the merging threads encode the
     /// families they merged).
-    fn scrape(&self, format: Option<Format>) -> Result<(Scrape, Encoded)> {
+    fn scrape(&self, format: Option<Encoder>) -> Result<(Scrape, Encoded)> {
         let start = Instant::now();
         let dirfd = super::open::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let mut names: Vec<(String, FileKind)> = Vec::new();
@@ -285,7 +286,7 @@ impl MultiProcessCollector {
     /// The pieces are written with vectored writes, not copied together
     /// first.
     pub fn encode_text<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
-        let (scrape, encoded) = self.scrape(Some(Format::Text))?;
+        let (scrape, encoded) = self.scrape(Some(Format::Text.into()))?;
         encoded.write_to(w)?;
         Ok(scrape)
     }
@@ -296,7 +297,36 @@ impl MultiProcessCollector {
     /// [`encode_text`](Self::encode_text), nothing is written if the
     /// collection fails.
     pub fn encode_openmetrics<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<Scrape> {
-        let (scrape, encoded) = self.scrape(Some(Format::OpenMetrics))?;
+        let (scrape, encoded) = self.scrape(Some(Format::OpenMetrics.into()))?;
+        encoded.write_to(w)?;
+        Ok(scrape)
+    }
+
+    /// Collects and writes the format and name escaping an `Accept` header
+    /// negotiated (see [`negotiate`](crate::encoding::negotiate)), as
+    /// prometheus_client's encoder for that header writes it. As with
+    /// [`encode_text`](Self::encode_text), nothing is written if the
+    /// collection fails.
+    ///
+    /// ```
+    /// use prometheus_multiproc::{CounterVec, MetricsDir, MultiProcessCollector};
+    /// use prometheus_multiproc::encoding::negotiate;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// let opts = prometheus::Opts::new("http.requests", "Requests.");
+    /// CounterVec::new_in(&dir, opts, &["rou.te"]).unwrap().with_label_values(&["/a"]).inc();
+    ///
+    /// let wanted = negotiate(Some("text/plain;version=1.0.0;escaping=allow-utf-8")).unwrap();
+    /// let mut out = Vec::new();
+    /// MultiProcessCollector::new(tmp.path()).unwrap().encode_negotiated(&wanted, &mut out).unwrap();
+    /// assert!(String::from_utf8(out).unwrap().ends_with("{\"http.requests_total\",\"rou.te\"=\"/a\"} 1.0\n"));
+    /// ```
+    pub fn encode_negotiated<W: Write + ?Sized>(
+        &self,
+        negotiated: &Negotiated,
+        w: &mut W,
+    ) -> io::Result<Scrape> {
+        let (scrape, encoded) = self.scrape(Some(negotiated.encoder()))?;
         encoded.write_to(w)?;
         Ok(scrape)
     }

@@ -3,7 +3,7 @@
 use std::io::{self, IoSlice, Write};
 use std::ops::Range;
 
-use crate::encoding::text::Format;
+use crate::encoding::text::Encoder;
 use crate::merge::Family;
 
 /// Families encoded in pieces: each family's bytes are a range of one of
@@ -19,7 +19,7 @@ pub(super) struct Encoded {
 
 impl Encoded {
     /// `families` encoded in `format` on this thread.
-    pub(super) fn of(format: Format, families: &[Family]) -> Encoded {
+    pub(super) fn of(format: Encoder, families: &[Family]) -> Encoded {
         let mut text = Vec::new();
         let mut ends = Vec::new();
         format.encode_each(families, &mut text, &mut ends);

@@ -12,7 +12,7 @@ use super::placement;
 use super::read::{Read, Skip, read_image};
 use super::scrape::ScrapeState;
 use super::warning::{Warning, WarningKind};
-use crate::encoding::text::Format;
+use crate::encoding::text::Encoder;
 use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
 
@@ -25,7 +25,7 @@ impl MultiProcessCollector {
         dirfd: &File,
         names: &[(String, FileKind)],
         threads: usize,
-        format: Option<Format>,
+        format: Option<Encoder>,
     ) -> (Vec<Family>, Part, Encoded) {
         let all: Vec<usize> = (0..names.len()).collect();
         let units = units(names);
@@ -95,7 +95,7 @@ impl MultiProcessCollector {
         units: &[Vec<usize>],
         aheads: &ReadAheads,
         next: &AtomicUsize,
-        format: Option<Format>,
+        format: Option<Encoder>,
     ) -> Vec<(Vec<Family>, Part)> {
         let mut buf = Vec::new();
         let parts = std::iter::from_fn(|| {
@@ -118,7 +118,7 @@ impl MultiProcessCollector {
         names: &[(String, FileKind)],
         files: &[usize],
         buf: &mut Vec<u8>,
-        format: Option<Format>,
+        format: Option<Encoder>,
         aheads: Option<(&ReadAheads, usize)>,
     ) -> (Vec<Family>, Part) {
         // The read-ahead state of all units, and of this one.
@@ -441,7 +441,7 @@ pub(super) fn units(names: &[(String, FileKind)]) -> Vec<Vec<usize>> {
 /// merges again on one thread.
 pub(super) fn combine(
     parts: Vec<(Vec<Family>, Part)>,
-    format: Option<Format>,
+    format: Option<Encoder>,
 ) -> Option<(Vec<Family>, Part, Encoded)> {
     let single = parts.len() == 1;
     let mut all = Part::default();
@@ -476,7 +476,7 @@ pub(super) fn combine(
     let encoded = Encoded {
         texts,
         pieces,
-        trailer: format.map_or(&b""[..], Format::trailer),
+        trailer: format.map_or(&b""[..], Encoder::trailer),
     };
     Some((families, all, encoded))
 }

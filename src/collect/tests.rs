@@ -525,7 +525,7 @@ fn merged(
     format: Format,
 ) -> (String, Vec<Family>, Part) {
     let dirfd = open::open_dir(dir).unwrap();
-    let (families, part, encoded) = c.merge_all(&dirfd, names, threads, Some(format));
+    let (families, part, encoded) = c.merge_all(&dirfd, names, threads, Some(format.into()));
     let mut text = Vec::new();
     encoded.write_to(&mut text).unwrap();
     (String::from_utf8(text).unwrap(), families, part)

@@ -4,7 +4,9 @@
 //! `prometheus_client.exposition.generate_latest` writes, and
 //! [`encode_openmetrics`] what
 //! `prometheus_client.openmetrics.exposition.generate_latest` writes (both
-//! with their default `underscores` name escaping), given the same families.
+//! with their default `underscores` name escaping), given the same families;
+//! [`Negotiated::encode`](crate::negotiate::Negotiated::encode) writes them
+//! under the [`Escaping`] a request negotiated.
 //! Families and samples come in the order the [`Family`] list has (sorted,
 //! when it comes from [`Merger`](crate::merge::Merger)); each line is
 //! byte-identical to Python's.
@@ -16,18 +18,25 @@
 //! * Help text escapes `\` and newline; label values escape `\`, newline and
 //!   `"`; values are written as `floatToGoString` writes them (`1.0`, `+Inf`,
 //!   `1e+06`).
-//! * Metric and label names outside the legacy character set have each
-//!   offending character replaced by `_`.
+//! * Metric and label names outside the legacy character set are escaped as
+//!   [`Escaping`](super::Escaping) describes (by default each offending character
+//!   becomes `_`); under `allow-utf-8` such a sample name moves into the
+//!   braces, quoted: `{"http.requests_total","rou.te"="/a"} 1.0`.
 //! * Samples named `<name>_created`, `<name>_gsum` or `<name>_gcount` go into
 //!   extra `gauge` families after their family.
 //!
 //! OpenMetrics differs: the family name is never suffixed, the type is the
 //! family's own (`counter`, `info`, `stateset`, ...), help text also escapes
 //! `"`, sample names are escaped with the label-name character set (so `:`
-//! becomes `_`), and the output ends with `# EOF`.
+//! becomes `_`; under `dots` and `values` even legacy sample names are
+//! rewritten, as prometheus_client does), and the output ends with `# EOF`.
 
 use std::io::{self, Write};
 
+use super::escaping::{
+    Charset, Escaping, is_legacy_metric_name, push_backslashed, push_escaped_name, push_label_name,
+    push_metric_name,
+};
 use crate::format::key::{decimal_digits, push_float_to_go_string};
 use crate::merge::{Family, FamilyKind, Sample};
 
@@ -65,7 +74,7 @@ const CHUNK: usize = 64 * 1024;
 /// );
 /// ```
 pub fn encode_text(families: &[Family], out: &mut Vec<u8>) {
-    encode_all(families, out, text_family);
+    Encoder::from(Format::Text).encode_each(families, out, &mut Vec::new());
 }
 
 /// Appends OpenMetrics text for `families` to `out`, `# EOF` included.
@@ -89,24 +98,15 @@ pub fn encode_text(families: &[Family], out: &mut Vec<u8>) {
 /// );
 /// ```
 pub fn encode_openmetrics(families: &[Family], out: &mut Vec<u8>) {
-    encode_all(families, out, openmetrics_family);
-    out.extend_from_slice(Format::OpenMetrics.trailer());
+    let encoder = Encoder::from(Format::OpenMetrics);
+    encoder.encode_each(families, out, &mut Vec::new());
+    out.extend_from_slice(encoder.trailer());
 }
 
 /// A guess of the bytes per sample, to size the output buffer once.
 const BYTES_PER_SAMPLE: usize = 72;
 
 type FamilyEncoder = fn(&Family, &mut Vec<u8>, &mut Scratch);
-
-/// Appends the encoding of `families` to `out`, one family at a time with
-/// `encode`.
-fn encode_all(families: &[Family], out: &mut Vec<u8>, encode: FamilyEncoder) {
-    reserve_for(families, out);
-    let mut scratch = Scratch::default();
-    for f in families {
-        encode(f, out, &mut scratch);
-    }
-}
 
 fn reserve_for(families: &[Family], out: &mut Vec<u8>) {
     let samples: usize = families.iter().map(|f| f.samples.len()).sum();
@@ -118,7 +118,6 @@ fn reserve_for(families: &[Family], out: &mut Vec<u8>) {
 /// ```
 /// use prometheus_multiproc::encoding::Format;
 /// assert_eq!(Format::Text.content_type(), "text/plain; version=0.0.4; charset=utf-8");
-/// assert_eq!(Format::for_accept(Some("application/openmetrics-text")), Format::OpenMetrics);
 /// let mut out = Vec::new();
 /// Format::OpenMetrics.encode(&[], &mut out);
 /// assert_eq!(out, b"# EOF\n");
@@ -141,16 +140,6 @@ impl Format {
         }
     }
 
-    /// The format for a request's `Accept` header: OpenMetrics when the
-    /// header asks for it (see [`wants_openmetrics`](super::wants_openmetrics)),
-    /// else the text format.
-    pub fn for_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if super::accept::wants_openmetrics(a) => Format::OpenMetrics,
-            _ => Format::Text,
-        }
-    }
-
     /// Appends the encoding of `families` to `out`, trailer included
     /// (byte-compatible with prometheus_client's `generate_latest`).
     pub fn encode(self, families: &[Family], out: &mut Vec<u8>) {
@@ -159,17 +148,41 @@ impl Format {
             Format::OpenMetrics => encode_openmetrics(families, out),
         }
     }
+}
 
+/// A format and the escaping of its names, for encoding families in pieces:
+/// the collector encodes each unit's families on the thread that merged
+/// them, then puts the pieces in name order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Encoder {
+    pub(crate) format: Format,
+    pub(crate) escaping: Escaping,
+}
+
+impl From<Format> for Encoder {
+    /// `format` with prometheus_client's default escaping, `underscores`.
+    fn from(format: Format) -> Encoder {
+        Encoder {
+            format,
+            escaping: Escaping::Underscores,
+        }
+    }
+}
+
+impl Encoder {
     /// Appends the encoding of each family of `families` to `out` (without
     /// the OpenMetrics trailer), and the end offset in `out` of each
     /// family's bytes to `ends`.
     pub(crate) fn encode_each(self, families: &[Family], out: &mut Vec<u8>, ends: &mut Vec<usize>) {
-        let encode: FamilyEncoder = match self {
+        let encode: FamilyEncoder = match self.format {
             Format::Text => text_family,
             Format::OpenMetrics => openmetrics_family,
         };
         reserve_for(families, out);
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratch {
+            escaping: self.escaping,
+            ..Scratch::default()
+        };
         for f in families {
             encode(f, out, &mut scratch);
             ends.push(out.len());
@@ -178,7 +191,7 @@ impl Format {
 
     /// What follows the last family.
     pub(crate) fn trailer(self) -> &'static [u8] {
-        match self {
+        match self.format {
             Format::Text => b"",
             Format::OpenMetrics => b"# EOF\n",
         }
@@ -216,12 +229,13 @@ pub fn write_openmetrics<W: Write + ?Sized>(families: &[Family], w: &mut W) -> i
     w.write_all(&buf)
 }
 
-/// Reusable buffers.
+/// Reusable buffers, and the escaping of names.
 #[derive(Default)]
 struct Scratch {
     float: String,
     name: String,
     labels: Vec<usize>,
+    escaping: Escaping,
 }
 
 /// The suffixes prometheus_client moves into separate gauge families, in
@@ -245,7 +259,7 @@ fn text_family(f: &Family, out: &mut Vec<u8>, sc: &mut Scratch) {
         FamilyKind::Summary => "summary",
     };
     let mname = std::mem::take(&mut sc.name);
-    text_header(out, &mname, &f.help, typ);
+    text_header(out, &mname, &f.help, typ, sc.escaping);
     sc.name = mname;
 
     let suffix_of = |s: &Sample| -> Option<usize> {
@@ -264,45 +278,79 @@ fn text_family(f: &Family, out: &mut Vec<u8>, sc: &mut Scratch) {
             continue;
         }
         let name = format!("{}{suffix}", f.name);
-        text_header(out, &name, &f.help, "gauge");
+        text_header(out, &name, &f.help, "gauge", sc.escaping);
         for s in f.samples.iter().filter(|s| suffix_of(s) == Some(i)) {
             text_sample(out, s, sc);
         }
     }
 }
 
-fn text_header(out: &mut Vec<u8>, name: &str, help: &str, typ: &str) {
+fn text_header(out: &mut Vec<u8>, name: &str, help: &str, typ: &str, esc: Escaping) {
     out.extend_from_slice(b"# HELP ");
-    push_metric_name(out, name);
+    push_metric_name(out, name, esc);
     out.push(b' ');
     push_escaped(out, help, false);
     out.extend_from_slice(b"\n# TYPE ");
-    push_metric_name(out, name);
+    push_metric_name(out, name, esc);
     out.push(b' ');
     out.extend_from_slice(typ.as_bytes());
     out.push(b'\n');
 }
 
+/// A text-format sample: `name{labels} value`, or under `allow-utf-8` with
+/// a name outside the legacy set, `{"name",labels} value` (braces even
+/// without labels).
 fn text_sample(out: &mut Vec<u8>, s: &Sample, sc: &mut Scratch) {
-    push_metric_name(out, &s.name);
-    push_labels(out, s, sc);
+    let esc = sc.escaping;
+    if esc != Escaping::AllowUtf8 || is_legacy_metric_name(&s.name) {
+        push_metric_name(out, &s.name, esc);
+        push_labels(out, s, sc);
+    } else {
+        out.push(b'{');
+        push_metric_name(out, &s.name, esc);
+        if !s.labels.is_empty() {
+            out.push(b',');
+            push_label_pairs(out, s, sc);
+        }
+        out.push(b'}');
+    }
     push_value(out, s.value, sc);
 }
 
 fn openmetrics_family(f: &Family, out: &mut Vec<u8>, sc: &mut Scratch) {
+    let esc = sc.escaping;
     out.extend_from_slice(b"# HELP ");
-    push_metric_name(out, &f.name);
+    push_metric_name(out, &f.name, esc);
     out.push(b' ');
     push_escaped(out, &f.help, true);
     out.extend_from_slice(b"\n# TYPE ");
-    push_metric_name(out, &f.name);
+    push_metric_name(out, &f.name, esc);
     out.push(b' ');
     out.extend_from_slice(f.kind.as_str().as_bytes());
     out.push(b'\n');
     for s in &f.samples {
-        push_replaced(out, &s.name, false);
-        push_labels(out, s, sc);
+        openmetrics_sample(out, s, sc);
         push_value(out, s.value, sc);
+    }
+}
+
+/// An OpenMetrics sample's name and labels. The name is rewritten with the
+/// label-name character set, legacy or not; under `allow-utf-8` a name
+/// outside the legacy set moves into the braces, quoted (no braces when
+/// there is neither a name nor a label).
+fn openmetrics_sample(out: &mut Vec<u8>, s: &Sample, sc: &mut Scratch) {
+    let esc = sc.escaping;
+    if esc != Escaping::AllowUtf8 || is_legacy_metric_name(&s.name) {
+        push_escaped_name(out, &s.name, esc, Charset::Label);
+        push_labels(out, s, sc);
+    } else if !s.name.is_empty() || !s.labels.is_empty() {
+        out.push(b'{');
+        push_metric_name(out, &s.name, esc);
+        if !s.labels.is_empty() {
+            out.push(b',');
+            push_label_pairs(out, s, sc);
+        }
+        out.push(b'}');
     }
 }
 
@@ -332,14 +380,21 @@ fn push_labels(out: &mut Vec<u8>, s: &Sample, sc: &mut Scratch) {
         return;
     }
     out.push(b'{');
+    push_label_pairs(out, s, sc);
+    out.push(b'}');
+}
+
+/// `a="x",b="y"` sorted by label name.
+fn push_label_pairs(out: &mut Vec<u8>, s: &Sample, sc: &mut Scratch) {
+    let esc = sc.escaping;
     let sorted = s.labels.windows(2).all(|w| w[0].0 < w[1].0);
     let mut write = |i: usize, (k, v): &(std::sync::Arc<str>, std::sync::Arc<str>)| {
         if i > 0 {
             out.push(b',');
         }
-        push_label_name(out, k);
+        push_label_name(out, k, esc);
         out.extend_from_slice(b"=\"");
-        push_escaped(out, v, true);
+        push_backslashed(out, v);
         out.push(b'"');
     };
     if sorted {
@@ -355,18 +410,19 @@ fn push_labels(out: &mut Vec<u8>, s: &Sample, sc: &mut Scratch) {
             write(i, &s.labels[j]);
         }
     }
-    out.push(b'}');
 }
 
-/// Escapes `\` and newline, and `"` too when `quote`.
+/// Escapes `\` and newline (text-format help), and `"` too when `quote`.
 fn push_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
+    if quote {
+        return push_backslashed(out, s);
+    }
     let b = s.as_bytes();
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let rep: &[u8] = match c {
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
             _ => continue,
         };
         out.extend_from_slice(&b[start..i]);
@@ -376,64 +432,14 @@ fn push_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
     out.extend_from_slice(&b[start..]);
 }
 
-/// True when `s` matches `^[a-zA-Z_:][a-zA-Z0-9_:]*$` (or the label-name
-/// pattern without `:`) as Python's `re.match` does: `$` also matches before
-/// a final newline, so `"abc\n"` passes.
-fn is_legacy(s: &str, colon: bool) -> bool {
-    let s = s.strip_suffix('\n').unwrap_or(s);
-    let ok = |c: u8, first: bool| {
-        c.is_ascii_alphabetic()
-            || c == b'_'
-            || (colon && c == b':')
-            || (!first && c.is_ascii_digit())
-    };
-    let b = s.as_bytes();
-    !b.is_empty() && ok(b[0], true) && b[1..].iter().all(|&c| ok(c, false))
-}
-
-/// Python's `escape_metric_name(s, UNDERSCORES)`.
-fn push_metric_name(out: &mut Vec<u8>, s: &str) {
-    if s.is_empty() || is_legacy(s, true) {
-        out.extend_from_slice(s.as_bytes());
-    } else {
-        push_replaced(out, s, true);
-    }
-}
-
-/// Python's `escape_label_name(s, UNDERSCORES)`.
-fn push_label_name(out: &mut Vec<u8>, s: &str) {
-    if s.is_empty() || (is_legacy(s, false) && !s.starts_with("__")) {
-        out.extend_from_slice(s.as_bytes());
-    } else {
-        push_replaced(out, s, false);
-    }
-}
-
 /// A metric name escaped as in the text format.
 pub(crate) fn escaped_metric_name(s: &str) -> String {
-    let mut v = Vec::with_capacity(s.len());
-    push_metric_name(&mut v, s);
-    String::from_utf8(v).expect("escaping keeps UTF-8")
+    Escaping::Underscores.metric_name(s)
 }
 
 /// A label name escaped as in the text format.
 pub(crate) fn escaped_label_name(s: &str) -> String {
-    let mut v = Vec::with_capacity(s.len());
-    push_label_name(&mut v, s);
-    String::from_utf8(v).expect("escaping keeps UTF-8")
-}
-
-/// Python's `_escape(s, UNDERSCORES, rune_fn)`: every character outside
-/// `[a-zA-Z_]` (plus `:` when `colon`, plus digits after the first
-/// character) becomes `_`.
-fn push_replaced(out: &mut Vec<u8>, s: &str, colon: bool) {
-    for (i, c) in s.chars().enumerate() {
-        let ok = c.is_ascii_alphabetic()
-            || c == '_'
-            || (colon && c == ':')
-            || (i > 0 && c.is_ascii_digit());
-        out.push(if ok { c as u8 } else { b'_' });
-    }
+    Escaping::Underscores.label_name(s)
 }
 
 #[cfg(test)]
@@ -493,7 +499,7 @@ mod tests {
             ("", ""),
         ] {
             v.clear();
-            push_metric_name(&mut v, s);
+            push_metric_name(&mut v, s, Escaping::Underscores);
             assert_eq!(String::from_utf8_lossy(&v), want, "{s:?}");
         }
         for (s, want) in [
@@ -505,7 +511,7 @@ mod tests {
             ("ü1", "_1"),
         ] {
             v.clear();
-            push_label_name(&mut v, s);
+            push_label_name(&mut v, s, Escaping::Underscores);
             assert_eq!(String::from_utf8_lossy(&v), want, "{s:?}");
         }
     }

@@ -3,19 +3,22 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 
 use super::auth::constant_time_eq;
-use super::render::render;
+use super::render::render_request;
 use crate::collect::collector::MultiProcessCollector;
 
 /// The `/metrics` endpoint: merges the directory at every request (on a
-/// blocking thread), answers in the text format or OpenMetrics as the
-/// `Accept` header asks, and checks credentials when configured.
+/// blocking thread), answers in the text format or OpenMetrics with the
+/// name escaping the `Accept` header asks for (negotiated as
+/// prometheus_client does, see [`negotiate`](crate::encoding::negotiate)),
+/// keeps only the samples named by `?name[]=…` when given, and checks
+/// credentials when configured.
 ///
 /// ```no_run
 /// use prometheus_multiproc::{MultiProcessCollector, integrations::axum::MetricsEndpoint};
@@ -92,7 +95,11 @@ impl MetricsEndpoint {
 }
 
 /// The axum handler behind [`MetricsEndpoint::router`].
-pub async fn handle(State(ep): State<MetricsEndpoint>, headers: HeaderMap) -> Response {
+pub async fn handle(
+    State(ep): State<MetricsEndpoint>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     if !ep.authorized(&headers) {
         let mut r = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
         r.headers_mut().insert(
@@ -106,7 +113,10 @@ pub async fn handle(State(ep): State<MetricsEndpoint>, headers: HeaderMap) -> Re
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let collector = ep.collector.clone();
-    let result = tokio::task::spawn_blocking(move || render(&collector, accept.as_deref())).await;
+    let result = tokio::task::spawn_blocking(move || {
+        render_request(&collector, accept.as_deref(), query.as_deref())
+    })
+    .await;
     match result {
         Ok(Ok(rendered)) => {
             for w in &rendered.warnings {

@@ -5,8 +5,10 @@ pub mod auth;
 pub mod axum;
 #[cfg(feature = "metrics")]
 pub mod facade;
+mod name_filter;
 mod render;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use render::{Rendered, render};
+pub use name_filter::NameFilter;
+pub use render::{Rendered, render, render_request};

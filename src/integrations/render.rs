@@ -1,4 +1,4 @@
-//! A `/metrics` response for any web framework: collect, pick the format from the `Accept` header, encode.
+//! A `/metrics` response for any web framework: collect, pick the format from the `Accept` header as prometheus_client does, cut to `name[]`, encode.
 //!
 //! ```
 //! use prometheus_multiproc::{Counter, MetricsDir, MultiProcessCollector};
@@ -10,7 +10,10 @@
 //!
 //! // In a handler: pass the request's Accept header, if any.
 //! let r = render(&collector, Some("application/openmetrics-text; version=1.0.0")).unwrap();
-//! assert_eq!(r.content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+//! assert_eq!(
+//!     r.content_type,
+//!     "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
+//! );
 //! assert!(r.body.ends_with(b"# EOF\n"));
 //!
 //! let r = render(&collector, None).unwrap();
@@ -18,21 +21,26 @@
 //! assert!(String::from_utf8(r.body).unwrap().contains("hits_total 1.0\n"));
 //! ```
 //!
-//! With axum (a handler returning `(headers, body)`):
+//! With axum (a handler returning `(headers, body)`; the query string
+//! carries `name[]`):
 //!
 //! ```ignore
-//! async fn metrics(State(c): State<MultiProcessCollector>, headers: HeaderMap) -> impl IntoResponse {
+//! async fn metrics(
+//!     State(c): State<MultiProcessCollector>,
+//!     RawQuery(query): RawQuery,
+//!     headers: HeaderMap,
+//! ) -> impl IntoResponse {
 //!     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-//!     match prometheus_multiproc::integrations::render(&c, accept) {
+//!     match prometheus_multiproc::integrations::render_request(&c, accept, query.as_deref()) {
 //!         Ok(r) => ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response(),
 //!         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
 //!     }
 //! }
 //! ```
 
+use super::name_filter::NameFilter;
 use crate::collect::collector::{MultiProcessCollector, Stats, Warning};
-use crate::encoding::text::{Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
-use crate::encoding::wants_openmetrics;
+use crate::encoding::negotiate;
 use crate::error::Result;
 
 /// An encoded exposition, ready to be sent.
@@ -41,9 +49,10 @@ use crate::error::Result;
 pub struct Rendered {
     /// The response body.
     pub body: Vec<u8>,
-    /// The `Content-Type` to send with it:
-    /// [`TEXT_CONTENT_TYPE`] or [`OPENMETRICS_CONTENT_TYPE`].
-    pub content_type: &'static str,
+    /// The `Content-Type` to send with it, as prometheus_client sends it for
+    /// the same `Accept` header (see
+    /// [`Negotiated::content_type`](crate::encoding::Negotiated::content_type)).
+    pub content_type: String,
     /// Files skipped during the scrape, with the reason (the scrape itself
     /// succeeded). Log them as you see fit.
     pub warnings: Vec<Warning>,
@@ -54,31 +63,58 @@ pub struct Rendered {
 impl Rendered {
     /// True when the body is OpenMetrics.
     pub fn is_openmetrics(&self) -> bool {
-        self.content_type == OPENMETRICS_CONTENT_TYPE
+        self.content_type
+            .starts_with("application/openmetrics-text;")
     }
 }
 
-/// Collects `collector`'s directory and encodes it in the format the
-/// `Accept` header asks for: OpenMetrics 1.0.0 when it lists
-/// `application/openmetrics-text` (with a non-zero `q`), otherwise the
-/// Prometheus text format 0.0.4 (also for `None`). This is how
-/// prometheus_client chooses. Fails only when the directory cannot be read.
+/// Collects `collector`'s directory and encodes it in the format and name
+/// escaping the `Accept` header asks for, chosen exactly as
+/// prometheus_client 0.26 chooses (see [`negotiate`]); the text format
+/// 0.0.4 for `None`. Fails when the directory cannot be read, or when
+/// prometheus_client would fail on the header too
+/// ([`Error::is_negotiation`](crate::Error::is_negotiation); answer 500 as
+/// it does).
 pub fn render(collector: &MultiProcessCollector, accept: Option<&str>) -> Result<Rendered> {
+    render_request(collector, accept, None)
+}
+
+/// [`render`], and with a URL query string (the part after `?`) holding
+/// `name[]` fields, only the samples so named (see [`NameFilter`]).
+///
+/// ```
+/// use prometheus_multiproc::{Counter, Gauge, GaugeMode, MetricsDir, MultiProcessCollector};
+/// use prometheus_multiproc::integrations::render_request;
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let dir = MetricsDir::open(tmp.path()).unwrap();
+/// Counter::new_in(&dir, "hits_total", "Hits.").unwrap().inc();
+/// Gauge::new_in(&dir, "temp", "Temperature.", GaugeMode::All).unwrap().set(3.0);
+/// let collector = MultiProcessCollector::new(tmp.path()).unwrap();
+/// let r = render_request(&collector, None, Some("name[]=hits_total")).unwrap();
+/// assert_eq!(
+///     String::from_utf8(r.body).unwrap(),
+///     "# HELP hits_total Hits.\n# TYPE hits_total counter\nhits_total 1.0\n"
+/// );
+/// ```
+pub fn render_request(
+    collector: &MultiProcessCollector,
+    accept: Option<&str>,
+    query: Option<&str>,
+) -> Result<Rendered> {
+    let negotiated = negotiate(accept)?;
     let mut body = Vec::new();
-    let (scrape, content_type) = if accept.is_some_and(wants_openmetrics) {
-        (
-            collector.scrape_into(Format::OpenMetrics, &mut body)?,
-            OPENMETRICS_CONTENT_TYPE,
-        )
-    } else {
-        (
-            collector.scrape_into(Format::Text, &mut body)?,
-            TEXT_CONTENT_TYPE,
-        )
+    let scrape = match query.and_then(NameFilter::from_query) {
+        None => collector.scrape_into(negotiated.encoder(), &mut body)?,
+        Some(filter) => {
+            let mut scrape = collector.collect_families()?;
+            filter.restrict(&mut scrape.families);
+            negotiated.encode(&scrape.families, &mut body);
+            scrape
+        }
     };
     Ok(Rendered {
         body,
-        content_type,
+        content_type: negotiated.content_type().to_owned(),
         warnings: scrape.warnings,
         stats: scrape.stats,
     })
@@ -87,27 +123,6 @@ pub fn render(collector: &MultiProcessCollector, accept: Option<&str>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn negotiation() {
-        for yes in [
-            "application/openmetrics-text",
-            "Application/OpenMetrics-Text; version=0.0.1",
-            "text/plain;q=0.5, application/openmetrics-text;q=0.9",
-            "application/openmetrics-text; Q=1",
-        ] {
-            assert!(wants_openmetrics(yes), "{yes}");
-        }
-        for no in [
-            "",
-            "text/plain",
-            "application/openmetrics-text;q=0",
-            "application/openmetrics-text; q=0.0",
-            "application/json",
-        ] {
-            assert!(!wants_openmetrics(no), "{no}");
-        }
-    }
 
     #[test]
     fn empty_directory_and_errors() {
@@ -122,6 +137,8 @@ mod tests {
         std::fs::write(tmp.path().join("counter_1.db"), b"bad").unwrap();
         let r = render(&c, None).unwrap();
         assert_eq!(r.warnings.len(), 1);
+        let err = render(&c, Some("text/plain;version=1.x")).unwrap_err();
+        assert!(err.is_negotiation(), "{err}");
         drop(tmp);
         assert!(render(&c, None).is_err());
     }

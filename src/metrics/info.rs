@@ -321,7 +321,6 @@ mod tests {
         assert!(c.try_info(&[("name", "x")]).is_err());
         assert!(c.try_info(&[("a", "1"), ("a", "2")]).is_err());
         assert!(c.try_info(&[("__a", "1")]).is_err());
-        assert!(c.try_info(&[("a-b", "1")]).is_err());
         c.try_info(&[]).unwrap();
         assert_eq!(samples(tmp.path()), ["dep_info{name=serde} 1"]);
         assert!(Info::with_opts_in(&dir, Opts::new("x", "").variable_label("a")).is_err());

@@ -22,6 +22,7 @@ pub use vec::{MetricVec, VecChild};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::encoding::escaping::{in_label_set, is_legacy_metric_name};
 use crate::error::{Error, Result};
 use registry::{Kind, checked};
 
@@ -123,36 +124,51 @@ pub(crate) fn strip_name_suffix(desc: &mut Desc, suffix: &'static str) -> Result
     validate_metric_name(&desc.name)
 }
 
-/// Checks a metric name against `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub(crate) fn validate_metric_name(name: &str) -> Result<()> {
-    let mut bytes = name.bytes();
-    let ok = match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':' => {
-            bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-        }
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_name("metric", name))
-    }
+/// The environment variable that restricts names to the legacy character
+/// sets, as in prometheus_client (`true`, `1` or `t`, any case).
+pub(crate) const LEGACY_VALIDATION_ENV: &str = "PROMETHEUS_LEGACY_NAME_VALIDATION";
+
+/// True when [`LEGACY_VALIDATION_ENV`] asks for legacy names; read once, as
+/// prometheus_client reads it once at import.
+fn legacy_validation() -> bool {
+    static LEGACY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LEGACY.get_or_init(|| {
+        std::env::var(LEGACY_VALIDATION_ENV)
+            .is_ok_and(|v| matches!(v.to_lowercase().as_str(), "true" | "1" | "t"))
+    })
 }
 
-/// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*`, not starting `__`.
-pub(crate) fn validate_label_name(name: &str) -> Result<()> {
-    let mut bytes = name.bytes();
-    let ok = match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {
-            bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        }
-        _ => false,
-    } && !name.starts_with("__");
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_name("label", name))
+/// Checks a metric name as prometheus_client 0.26 does: any non-empty
+/// UTF-8 name (`http.requests`, `temp.°c`), or only
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*` under [`LEGACY_VALIDATION_ENV`].
+pub(crate) fn validate_metric_name(name: &str) -> Result<()> {
+    check_metric_name(name, legacy_validation())
+}
+
+fn check_metric_name(name: &str, legacy: bool) -> Result<()> {
+    if name.is_empty() || (legacy && !is_legacy_metric_name(name)) {
+        return Err(Error::invalid_name("metric", name));
     }
+    Ok(())
+}
+
+/// Checks a label name as prometheus_client 0.26 does: any UTF-8 name not
+/// reserved (starting with `__`; Python's `^__.*$`, where `.` stops at a
+/// newline and `$` also matches before a final one), or only
+/// `[a-zA-Z_][a-zA-Z0-9_]*` under [`LEGACY_VALIDATION_ENV`].
+pub(crate) fn validate_label_name(name: &str) -> Result<()> {
+    check_label_name(name, legacy_validation())
+}
+
+fn check_label_name(name: &str, legacy: bool) -> Result<()> {
+    let reserved = name.strip_prefix("__").is_some_and(|rest| {
+        let rest = rest.strip_suffix('\n').unwrap_or(rest);
+        !rest.contains('\n')
+    });
+    if reserved || (legacy && !in_label_set(name)) {
+        return Err(Error::invalid_name("label", name));
+    }
+    Ok(())
 }
 
 /// Reports an error on an infallible path (`inc`, `set`, `observe`) once per
@@ -180,19 +196,40 @@ pub(crate) fn now_seconds() -> f64 {
 mod tests {
     use super::*;
 
+    /// Taken from prometheus_client 0.26 (`Counter(name, ..., [label])`).
     #[test]
-    fn names() {
-        for ok in ["a", "_a", "a:b", "A_1"] {
-            validate_metric_name(ok).unwrap();
+    fn names_as_prometheus_client_validates_them() {
+        for ok in ["a", "_a", "a:b", "A_1", "1a", "a-b", "a b.c", "é", "😀"] {
+            check_metric_name(ok, false).unwrap();
+        }
+        assert!(check_metric_name("", false).unwrap_err().is_invalid_name());
+        for ok in [
+            "a", "_a", "le", "", "1a", "a:b", "rou.te", "ü", "__\nb", "_\n_b",
+        ] {
+            check_label_name(ok, false).unwrap();
+        }
+        for bad in ["__x", "__", "__b\n"] {
+            assert!(
+                check_label_name(bad, false).unwrap_err().is_invalid_name(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// Under `PROMETHEUS_LEGACY_NAME_VALIDATION=true`.
+    #[test]
+    fn legacy_names() {
+        for ok in ["a", "_a", "a:b", "A_1", "a\n"] {
+            check_metric_name(ok, true).unwrap();
         }
         for bad in ["", "1a", "a-b", "a b", "é"] {
-            assert!(validate_metric_name(bad).unwrap_err().is_invalid_name());
+            assert!(check_metric_name(bad, true).unwrap_err().is_invalid_name());
         }
         for ok in ["a", "_a", "le"] {
-            validate_label_name(ok).unwrap();
+            check_label_name(ok, true).unwrap();
         }
-        for bad in ["", "1a", "a:b", "__x"] {
-            assert!(validate_label_name(bad).is_err(), "{bad}");
+        for bad in ["", "1a", "a:b", "__x", "ü", "__\nb"] {
+            assert!(check_label_name(bad, true).is_err(), "{bad}");
         }
     }
 

@@ -87,7 +87,7 @@ fn proto(dir: &MetricsDir, opts: &Opts, states: &[&str]) -> Result<EnumProto> {
     // The metric name is also the label that names the state.
     validate_label_name(&name).map_err(|_| {
         Error::invalid_argument(format!(
-            "Enum name {name:?} must also be a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+            "Enum name {name:?} must also be a valid label name (not starting with `__`)"
         ))
     })?;
     let desc = Desc::new(opts, &[name.as_str()])?;
@@ -286,7 +286,9 @@ mod tests {
         let dir = MetricsDir::open(tmp.path()).unwrap();
         assert!(Enum::new_in(&dir, "e", "", &[]).is_err());
         assert!(Enum::new_in(&dir, "e", "", &["a", "a"]).is_err());
-        assert!(Enum::new_in(&dir, "a:b", "", &["a"]).is_err());
+        assert!(Enum::new_in(&dir, "__e", "", &["a"]).is_err());
+        // UTF-8 names, as in prometheus_client 0.26.
+        Enum::new_in(&dir, "a:b.c", "", &["a"]).unwrap();
         assert!(EnumVec::new_in(&dir, Opts::new("e", ""), &["e"], &["a"]).is_err());
         assert!(
             Enum::with_opts_in(&dir, Opts::new("e", "").const_label("e", "x"), &["a"]).is_err()

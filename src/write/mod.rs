@@ -3,10 +3,10 @@
 pub(crate) mod adopt;
 #[allow(unsafe_code)] // The only module with `unsafe`: see its Safety model.
 pub(crate) mod mmap;
+pub(crate) mod predecessor;
 /// `fork`, `_exit` and the signal handlers of `prefork::Supervisor`.
 #[cfg(feature = "prefork")]
 #[allow(unsafe_code)] // fork/_exit/sigaction only: see its module docs.
 pub(crate) mod prefork_sys;
-pub(crate) mod predecessor;
 pub(crate) mod slot;
 pub(crate) mod writer;

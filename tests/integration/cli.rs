@@ -561,7 +561,7 @@ fn serve_gzip_head_openmetrics_and_routes() {
     assert_eq!(om.status, 200);
     assert_eq!(
         om.header("content-type"),
-        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores")
     );
     let om_body = om.text();
     let collected_om = stdout(&run(&["collect", "--dir", dir, "--format", "openmetrics"]));

@@ -3,7 +3,9 @@
 // Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
 #![allow(unsafe_code)]
 
+mod accept_headers;
 mod cli;
+mod cli_negotiation;
 mod cli_process;
 mod common;
 mod sidecar;

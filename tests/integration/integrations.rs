@@ -295,7 +295,8 @@ fn axum_prefork_workers_count_every_request() {
 
 fn expose_ct(openmetrics: bool) -> &'static str {
     if openmetrics {
-        prometheus_multiproc::encoding::OPENMETRICS_CONTENT_TYPE
+        // prometheus_client's answer to `version=1.0.0`.
+        "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
     } else {
         prometheus_multiproc::encoding::TEXT_CONTENT_TYPE
     }

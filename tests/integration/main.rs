@@ -2,6 +2,7 @@
 // Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
 #![allow(unsafe_code)]
 
+mod accept_headers;
 mod api;
 #[cfg(feature = "axum")]
 mod axum_endpoint;
@@ -14,6 +15,8 @@ mod info_enum;
 #[cfg(feature = "tower")]
 mod integrations;
 mod interop;
+#[cfg(feature = "axum")]
+mod negotiation;
 #[cfg(all(feature = "tower", feature = "prefork"))]
 mod prefork;
 mod process_metrics;
