@@ -130,8 +130,12 @@ def generate_latest(path=None, accept_header=None):
 def _bake_output(path, accept_header, accept_encoding_header, params, disable_compression):
     """prometheus_client's ``_bake_output``, with the body from Rust."""
     if 'name[]' in params:
+        # Filtering needs Metric objects: prometheus_client's encoder over
+        # our drop-in collector, in a registry that lets a collector without
+        # declared names be filtered (a plain CollectorRegistry would serve
+        # nothing).
         encoder, content_type = choose_encoder(accept_header)
-        registry = CollectorRegistry()
+        registry = CollectorRegistry(support_collectors_without_names=True)
         MultiProcessCollector(registry, path)
         output = encoder(registry.restricted_registry(params['name[]']))
     else:
@@ -146,8 +150,9 @@ def _bake_output(path, accept_header, accept_encoding_header, params, disable_co
 def make_wsgi_app(path=None, disable_compression=False):
     """A WSGI app serving the metrics directory, as prometheus_client's
     ``make_wsgi_app(registry)`` serves a registry with a
-    ``MultiProcessCollector`` (same methods, paths, ``name[]`` filter,
-    negotiation and gzip), with the body from :func:`generate_latest`."""
+    ``MultiProcessCollector`` (same methods, paths, negotiation and gzip),
+    with the body from :func:`generate_latest`. The ``name[]`` filter works
+    as in a ``CollectorRegistry(support_collectors_without_names=True)``."""
     path = _resolve_path(path)
 
     def prometheus_app(environ, start_response):

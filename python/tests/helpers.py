@@ -67,8 +67,8 @@ def python_registry(path):
     return registry
 
 
-def dropin_registry(path):
-    registry = CollectorRegistry()
+def dropin_registry(path, **registry_options):
+    registry = CollectorRegistry(**registry_options)
     prometheus_multiproc.MultiProcessCollector(registry, path=str(path))
     return registry
 
