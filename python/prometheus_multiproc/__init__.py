@@ -31,9 +31,13 @@ from prometheus_client.exposition import (
 from prometheus_client.registry import CollectorRegistry
 
 from . import _native
+from .values import RustValue, install, set_worker_id
 
 __all__ = [
     "MetricsFileWarning",
+    "RustValue",
+    "install",
+    "set_worker_id",
     "MultiProcessCollector",
     "generate_latest",
     "make_asgi_app",

@@ -9,6 +9,7 @@
 
 mod errors;
 mod objects;
+mod value;
 
 use std::path::PathBuf;
 
@@ -69,5 +70,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(collect, m)?)?;
     m.add_function(wrap_pyfunction!(render, m)?)?;
     m.add_function(wrap_pyfunction!(mark_process_dead, m)?)?;
+    m.add_function(wrap_pyfunction!(value::set_worker_id, m)?)?;
+    m.add_class::<value::Value>()?;
     Ok(())
 }

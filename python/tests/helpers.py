@@ -1,6 +1,6 @@
 """Shared helpers for the Python package's tests: directories written by the
 real prometheus_client (scripts/bench_python.py generate) and by the Rust
-writer (examples/rust_workers), and the comparisons between collectors."""
+writer (benches/tools/rust_workers), and the comparisons between collectors."""
 
 import os
 import shutil
@@ -44,8 +44,8 @@ def generate_python(directory, workers=3, scale=0.02):
 
 def generate_rust(directory, workers=2):
     """Fills `directory` through the library's writer in forked Rust workers
-    (examples/rust_workers; its path in RUST_WORKERS_BIN, which
-    scripts/test-python.sh builds and sets)."""
+    (the example rust_workers, benches/tools/rust_workers.rs; its path in
+    RUST_WORKERS_BIN, which scripts/test-python.sh builds and sets)."""
     binary = os.environ.get("RUST_WORKERS_BIN")
     if not binary:
         raise RuntimeError("RUST_WORKERS_BIN is not set (run scripts/test-python.sh)")

@@ -2,5 +2,6 @@
 
 #[allow(unsafe_code)] // The only module with `unsafe`: see its Safety model.
 pub(crate) mod mmap;
+pub(crate) mod raw;
 pub(crate) mod slot;
 pub(crate) mod writer;
