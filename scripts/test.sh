@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: install the Python reference and Prometheus,
-# then run the whole Rust test suite. Extra arguments go to `cargo test`,
+# then run the whole Rust test suite and the Python package's tests
+# (scripts/test-python.sh). Extra arguments go to `cargo test`,
 # e.g. `scripts/test.sh -- --nocapture` or `scripts/test.sh --test interop`.
 #
 # Exports for the tests (which fail, rather than skip, when these are missing):
@@ -20,3 +21,7 @@ export PROMETHEUS_BIN=/usr/bin/prometheus
 [ -x "$PROMETHEUS_BIN" ] || { echo "test.sh: $PROMETHEUS_BIN missing" >&2; exit 1; }
 
 cargo test --workspace --all-features --locked "$@"
+
+# The Python package (python/): wheel, prometheus_client's own multiprocess
+# tests with our collector, python/tests.
+scripts/test-python.sh

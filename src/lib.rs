@@ -107,6 +107,7 @@ pub use metrics::{
     Counter, CounterVec, DEFAULT_BUCKETS, Enum, EnumVec, Gauge, GaugeVec, Histogram,
     HistogramTimer, HistogramVec, HistogramVecTimer, Info, InfoVec, MetricVec, Summary, SummaryVec,
 };
+pub use write::raw::RawValue;
 pub use write::writer::{MetricsDir, set_worker_id};
 
 /// Advanced traits.

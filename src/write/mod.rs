@@ -8,5 +8,6 @@ pub(crate) mod predecessor;
 #[cfg(feature = "prefork")]
 #[allow(unsafe_code)] // fork/_exit/sigaction only: see its module docs.
 pub(crate) mod prefork_sys;
+pub(crate) mod raw;
 pub(crate) mod slot;
 pub(crate) mod writer;

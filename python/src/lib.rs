@@ -1,0 +1,76 @@
+//! `prometheus_multiproc._native`: the Rust collector, exposition and `mark_process_dead` for Python, behind the pure-Python layer in `prometheus_multiproc/`.
+//!
+//! Every function releases the GIL while it reads and merges the directory,
+//! and turns the library's errors into Python exceptions (module `errors`).
+//! Warnings about single files are returned as strings, for the Python
+//! layer to pass to `warnings.warn`. A panic (none is expected: the library
+//! does not panic on bad input) reaches Python as pyo3's `PanicException`,
+//! never as an abort.
+
+mod errors;
+mod objects;
+mod value;
+
+use std::path::PathBuf;
+
+use prometheus_multiproc::MultiProcessCollector;
+use prometheus_multiproc::integrations;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+/// Collects the directory `path` and returns `(metrics, warnings)`:
+/// `prometheus_client.metrics_core.Metric` objects equal to those
+/// prometheus_client's `MultiProcessCollector.collect()` returns, and one
+/// string per file that was skipped.
+#[pyfunction]
+fn collect<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Bound<'py, PyList>, Vec<String>)> {
+    let scrape = py
+        .detach(|| MultiProcessCollector::new(&path)?.collect_families())
+        .map_err(errors::to_py)?;
+    let metrics = objects::metrics(py, &scrape.families)?;
+    let warnings = scrape.warnings.iter().map(|w| w.to_string()).collect();
+    Ok((metrics, warnings))
+}
+
+/// Collects the directory `path` and encodes it for the `Accept` header
+/// `accept` (`None`: the Prometheus text format). Returns
+/// `(body, content_type, warnings)`.
+#[pyfunction]
+#[pyo3(signature = (path, accept=None))]
+fn render<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    accept: Option<String>,
+) -> PyResult<(Bound<'py, PyBytes>, String, Vec<String>)> {
+    let rendered = py
+        .detach(|| {
+            let collector = MultiProcessCollector::new(&path)?;
+            // The one place where the format is chosen and the body encoded.
+            integrations::render(&collector, accept.as_deref())
+        })
+        .map_err(errors::to_py)?;
+    let warnings = rendered.warnings.iter().map(|w| w.to_string()).collect();
+    Ok((
+        PyBytes::new(py, &rendered.body),
+        rendered.content_type,
+        warnings,
+    ))
+}
+
+/// Removes the live-gauge files (`gauge_live*_{id}.db`) of the process or
+/// worker `id` from the directory `path`.
+#[pyfunction]
+fn mark_process_dead(py: Python<'_>, id: String, path: PathBuf) -> PyResult<()> {
+    py.detach(|| prometheus_multiproc::mark_worker_dead_in(&path, &id))
+        .map_err(errors::to_py)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(collect, m)?)?;
+    m.add_function(wrap_pyfunction!(render, m)?)?;
+    m.add_function(wrap_pyfunction!(mark_process_dead, m)?)?;
+    m.add_function(wrap_pyfunction!(value::set_worker_id, m)?)?;
+    m.add_class::<value::Value>()?;
+    Ok(())
+}
