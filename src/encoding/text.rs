@@ -5,9 +5,9 @@
 //! [`encode_openmetrics`] what
 //! `prometheus_client.openmetrics.exposition.generate_latest` writes (both
 //! with their default `underscores` name escaping), given the same families.
-//! Families and samples come in the order the [`Family`] list has (sorted,
-//! when it comes from [`Merger`](crate::merge::Merger)); each line is
-//! byte-identical to Python's.
+//! Families and samples come in the order the [`Family`] list has
+//! (prometheus_client's, when it comes from
+//! [`Merger`](crate::merge::Merger)); each line is byte-identical to Python's.
 //!
 //! The text format, as prometheus_client writes it:
 //!

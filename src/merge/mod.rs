@@ -39,12 +39,19 @@
 //!
 //! # Order
 //!
-//! Python's output follows directory order; ours is fixed: families sorted by
-//! name (byte order); within a family, samples grouped by label set (label
-//! sets compared as sorted lists of name/value pairs), then by sample name.
-//! Histograms list, per label set, the buckets in `le` order, then `_sum`,
-//! then `_count`, then anything else by name. Gauges with a `pid` label order
-//! processes numerically (non-numeric identifiers after, as strings).
+//! prometheus_client's order (its `_accumulate_metrics` fills dicts in
+//! insertion order), a function of the order the files are given in and of
+//! the entries' order in each file: families in the order of their first
+//! entries; within a family, samples grouped by label set (for
+//! `all`/`liveall` gauges, by label set and process), groups and the
+//! samples within a group in the order of their first entries. A histogram
+//! label set's group comes where its first non-bucket entry (`_sum`) came;
+//! it lists that entry's samples, then the buckets in `le` order, then
+//! `_count` (unless a `_count` entry came earlier: it keeps its place and
+//! takes the bucket total). Label sets with buckets only come after all
+//! others, in the order of their first buckets. A most-recent gauge's
+//! sample comes where its first entry with a timestamp above 0 came.
+//! `docs/format.md` ("Output order") states the same for users.
 //!
 //! # Where the result can differ from Python's
 //!
@@ -54,7 +61,7 @@
 //! bit. Where that order matters (for a fixed order, Python and we agree): the help
 //! text of the first entry, rounding of floating-point sums, ties between
 //! most-recent timestamps, a `NaN` met first by `min`/`max`, the spelling of
-//! a bound given as both `0.0` and `-0.0`. Given the files in that order,
+//! a bound given as both `0.0` and `-0.0`, the output order. Given the files in that order,
 //! Python produces the same families, with these exceptions:
 //!
 //! * *Type conflicts*: when a metric name occurs in files of different types
@@ -71,7 +78,6 @@
 //! * A `NaN` bound makes one bucket, where Python makes one per entry.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -189,6 +195,16 @@ pub struct Family {
 /// the `Merger` and file kind that produced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyId(u32);
+
+/// Where an entry was applied: the index of its file in directory listing
+/// order (see [`Merger::set_file_index`]) and the entry's sequence number
+/// in its merger. Positions of entries of one merger compare as the
+/// entries came; of two mergers given different files, as their files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Position {
+    file: u32,
+    seq: u32,
+}
 
 /// Why a key cannot be merged: it is not a valid key, its metric name is
 /// empty, or a histogram bucket's `le` is not a number.
@@ -380,6 +396,13 @@ struct FamilyState {
     /// The help text of the last key parsed for this family (keys of one
     /// family nearly always share it: no need to hash it again).
     key_help: Option<Arc<str>>,
+    /// The sample name of the family's first key, and whether its keys
+    /// have other sample names too (then several series share a label set,
+    /// and finding the first of each label set needs a map).
+    sample: Option<Arc<str>>,
+    many_samples: bool,
+    /// Where the first entry of the family was applied.
+    first: Position,
 }
 
 #[derive(Debug)]
@@ -391,6 +414,8 @@ struct PlainSeries {
     /// State sets: the timestamp of `value`.
     ts: f64,
     seen: bool,
+    /// The sequence number of the first entry applied.
+    first: u32,
 }
 
 #[derive(Debug)]
@@ -401,6 +426,8 @@ struct BucketSlot {
     bound: f64,
     value: f64,
     seen: bool,
+    /// The sequence number of the first entry applied.
+    first: u32,
 }
 
 /// A gauge series without `pid`, with every statistic a mode may need, so
@@ -416,6 +443,10 @@ struct GaugeStats {
     max: f64,
     recent_ts: f64,
     recent: Option<f64>,
+    /// Sequence numbers of the first entry applied, and of the first that
+    /// set `recent`.
+    first: u32,
+    first_recent: u32,
 }
 
 #[derive(Debug)]
@@ -423,11 +454,15 @@ struct PidSlot {
     full: u32,
     pid: u32,
     value: f64,
+    /// The sequence number of the first entry applied.
+    first: u32,
 }
 
 /// Context for the entries of one file.
 #[derive(Debug, Clone, Copy)]
 struct FileCtx {
+    /// The file's index (see [`Merger::set_file_index`]).
+    file: u32,
     class: Class,
     kind: FamilyKind,
     mode: Option<GaugeMode>,
@@ -506,6 +541,11 @@ pub struct Merger {
     /// pay a wasted comparison per key.
     misses: [u32; 3],
     entries: usize,
+    /// The index of the file being applied (see
+    /// [`set_file_index`](Merger::set_file_index)).
+    file_index: u32,
+    /// The sequence number of the next entry applied.
+    seq: u32,
 }
 
 /// No key (in sequence hints).
@@ -542,6 +582,8 @@ impl Default for Merger {
             prev: [NONE; 3],
             misses: [0; 3],
             entries: 0,
+            file_index: 0,
+            seq: 0,
         }
     }
 }
@@ -608,6 +650,14 @@ impl Merger {
         Ok(KeyId(t))
     }
 
+    /// Sets the index of the files applied next in the directory listing
+    /// (0 until set). Only a caller that merges the files of one directory
+    /// with several mergers needs it, to order their families as one merge
+    /// would (see [`finish`](Merger::finish)).
+    pub(crate) fn set_file_index(&mut self, index: usize) {
+        self.file_index = u32::try_from(index).unwrap_or(u32::MAX);
+    }
+
     /// Marks the start of a new file's keys (forgetting the keys resolved for
     /// a file that was then not applied). Only a speed hint for
     /// [`resolve`](Merger::resolve); results never depend on it.
@@ -629,7 +679,9 @@ impl Merger {
         let ctx = self.file_ctx(kind, pid);
         let mut report = FileReport::default();
         for (KeyId(t), value, ts) in entries {
-            match self.apply(&ctx, t, value, ts) {
+            let seq = self.seq;
+            self.seq = seq.saturating_add(1);
+            match self.apply(&ctx, t, value, ts, seq) {
                 Ok(true) => report.applied += 1,
                 Ok(false) => {}
                 Err(family_kind) => {
@@ -715,297 +767,26 @@ impl Merger {
         out
     }
 
-    /// Produces the merged families, sorted by name, with samples ordered as
-    /// the [module docs](self) describe.
+    /// Produces the merged families in prometheus_client's order: families
+    /// in the order of their first entries, samples as the
+    /// [module docs](self) describe.
     pub fn finish(self) -> Vec<Family> {
-        let Merger {
-            labelsets,
-            families,
-            plain,
-            hist_sets,
-            hist_ids,
-            buckets,
-            gauges,
-            gauge_full,
-            pids,
-            pid_slots,
-            ..
-        } = self;
-
-        // Rank of every label set in sorted order, for cheap comparisons.
-        let mut order: Vec<u32> = (0..labelsets.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| labelsets[a as usize].cmp(&labelsets[b as usize]));
-        let mut rank = vec![0u32; labelsets.len()];
-        for (r, &id) in order.iter().enumerate() {
-            rank[id as usize] = r as u32;
-        }
-
-        // Rank of every sample name (interned: equal names share one `Arc`).
-        let mut names: Vec<&Arc<str>> = plain
-            .iter()
-            .filter(|s| s.seen)
-            .map(|s| &s.sample)
-            .chain(gauges.iter().filter(|g| g.seen).map(|g| &g.sample))
-            .collect();
-        names.sort_unstable();
-        names.dedup_by(|a, b| Arc::ptr_eq(a, b));
-        let name_ranks: FxMap<usize, u32> = names
-            .iter()
-            .enumerate()
-            .map(|(r, n)| (Arc::as_ptr(n) as *const u8 as usize, r as u32))
-            .collect();
-        let name_rank = |n: &Arc<str>| -> u32 {
-            name_ranks
-                .get(&(Arc::as_ptr(n) as *const u8 as usize))
-                .copied()
-                .unwrap_or(0)
-        };
-        let gauge_rank: Vec<u32> = gauges.iter().map(|g| name_rank(&g.sample)).collect();
-
-        // At most this many samples per family: sized once, the vectors
-        // below are not grown (and copied) step by step.
-        let mut most = vec![0usize; families.len()];
-        for b in buckets.iter().filter(|b| b.seen) {
-            most[hist_sets[b.hist as usize].0 as usize] += 1;
-        }
-        for &(fam, _) in &hist_sets {
-            most[fam as usize] += 1; // `_count`
-        }
-        for s in plain.iter().filter(|s| s.seen) {
-            most[s.family as usize] += 1;
-        }
-        for g in gauges.iter().filter(|g| g.seen) {
-            most[g.family as usize] += 1;
-        }
-        for p in &pid_slots {
-            let (stats, _) = gauge_full[p.full as usize];
-            most[gauges[stats as usize].family as usize] += 1;
-        }
-
-        // Samples are sorted first and built after, so that their label
-        // vectors are allocated in output order: encoding then reads memory
-        // in sequence instead of chasing pointers all over the heap.
-        let mut out: Vec<Option<(Family, Vec<Sorted>)>> = families
-            .iter()
-            .zip(&most)
-            .map(|(f, &most)| {
-                f.kind.map(|kind| {
-                    (
-                        Family {
-                            name: f.name.to_string(),
-                            help: f.help.to_string(),
-                            kind,
-                            gauge_mode: if kind == FamilyKind::Gauge {
-                                f.mode
-                            } else {
-                                None
-                            },
-                            samples: Vec::new(),
-                        },
-                        Vec::with_capacity(most),
-                    )
-                })
-            })
-            .collect();
-        let mut push = |fam: u32, key: SortKey, sample: Pending| {
-            if let Some((_, pending)) = &mut out[fam as usize] {
-                pending.push((key, sample));
-            }
-        };
-
-        // Histogram buckets: per label set, sorted by bound, cumulated.
-        let mut per_hist: Vec<Vec<u32>> = vec![Vec::new(); hist_sets.len()];
-        for (i, b) in buckets.iter().enumerate() {
-            if b.seen {
-                per_hist[b.hist as usize].push(i as u32);
-            }
-        }
-        let mut hist_names: FxMap<u32, (Arc<str>, Arc<str>)> = FxMap::default();
-        let le: Arc<str> = Arc::from("le");
-        // One string per distinct bound, shared by every bucket with it.
-        let mut le_values: FxMap<u64, Arc<str>> = FxMap::default();
-        let mut go = String::new();
-        for (h, slots) in per_hist.iter_mut().enumerate() {
-            if slots.is_empty() {
-                continue;
-            }
-            let (fam, ls) = hist_sets[h];
-            let (bucket_name, count_name) = hist_names
-                .entry(fam)
-                .or_insert_with(|| {
-                    let n = &families[fam as usize].name;
-                    (
-                        Arc::from(format!("{n}_bucket")),
-                        Arc::from(format!("{n}_count")),
-                    )
-                })
-                .clone();
-            slots.sort_by(|&a, &b| {
-                buckets[a as usize]
-                    .bound
-                    .total_cmp(&buckets[b as usize].bound)
-            });
-            let mut acc = 0.0;
-            for &s in slots.iter() {
-                let b = &buckets[s as usize];
-                acc += b.value;
-                let le_value = le_values
-                    .entry(b.bound.to_bits())
-                    .or_insert_with(|| {
-                        go.clear();
-                        push_float_to_go_string(&mut go, b.bound);
-                        Arc::from(go.as_str())
-                    })
-                    .clone();
-                push(
-                    fam,
-                    SortKey::new(rank[ls as usize], 0, b.bound, 0, 0),
-                    Pending {
-                        name: bucket_name.clone(),
-                        labels: ls,
-                        extra: Some((le.clone(), le_value)),
-                        value: acc,
-                    },
-                );
-            }
-            push(
-                fam,
-                SortKey::new(rank[ls as usize], 2, 0.0, 0, 0),
-                Pending {
-                    name: count_name,
-                    labels: ls,
-                    extra: None,
-                    value: acc,
-                },
-            );
-        }
-
-        // Plain series (and histogram `_sum`).
-        for s in plain.iter().filter(|s| s.seen) {
-            let fam = &families[s.family as usize];
-            // Info: label sets that no process has any more.
-            if fam.kind == Some(FamilyKind::Info) && (s.value.is_nan() || s.value <= 0.0) {
-                continue;
-            }
-            let mut class = 0;
-            if fam.kind == Some(FamilyKind::Histogram) {
-                class = match s.sample.strip_prefix(&*fam.name) {
-                    Some("_sum") => 1,
-                    Some("_count") => {
-                        let has_buckets = hist_ids
-                            .get(&(s.family, s.labels))
-                            .is_some_and(|&h| !per_hist[h as usize].is_empty());
-                        if has_buckets {
-                            // Replaced by the count computed from the buckets.
-                            continue;
-                        }
-                        2
-                    }
-                    _ => 3,
-                };
-            }
-            push(
-                s.family,
-                SortKey::new(rank[s.labels as usize], class, 0.0, name_rank(&s.sample), 0),
-                Pending {
-                    name: s.sample.clone(),
-                    labels: s.labels,
-                    extra: None,
-                    value: s.value,
-                },
-            );
-        }
-
-        // Gauges.
-        let mut pid_order: Vec<u32> = (0..pids.len() as u32).collect();
-        pid_order.sort_by(|&a, &b| cmp_pid(&pids[a as usize], &pids[b as usize]));
-        let mut pid_rank = vec![0u32; pids.len()];
-        for (r, &id) in pid_order.iter().enumerate() {
-            pid_rank[id as usize] = r as u32;
-        }
-        let pid_label: Arc<str> = Arc::from("pid");
-        for g in gauges.iter().filter(|g| g.seen) {
-            let Some(mode) = families[g.family as usize].mode else {
-                continue;
-            };
-            let value = match mode {
-                GaugeMode::Min | GaugeMode::LiveMin => g.min,
-                GaugeMode::Max | GaugeMode::LiveMax => g.max,
-                GaugeMode::Sum | GaugeMode::LiveSum => g.sum,
-                GaugeMode::MostRecent | GaugeMode::LiveMostRecent => match g.recent {
-                    Some(v) => v,
-                    None => continue,
-                },
-                GaugeMode::All | GaugeMode::LiveAll => continue,
-            };
-            push(
-                g.family,
-                SortKey::new(rank[g.labels as usize], 0, 0.0, name_rank(&g.sample), 0),
-                Pending {
-                    name: g.sample.clone(),
-                    labels: g.labels,
-                    extra: None,
-                    value,
-                },
-            );
-        }
-        for p in &pid_slots {
-            let (stats, _) = gauge_full[p.full as usize];
-            let g = &gauges[stats as usize];
-            let fam = &families[g.family as usize];
-            if !fam.mode.is_some_and(GaugeMode::keeps_pid) {
-                continue;
-            }
-            let pid = &pids[p.pid as usize];
-            push(
-                g.family,
-                SortKey::new(
-                    rank[g.labels as usize],
-                    0,
-                    0.0,
-                    gauge_rank[stats as usize],
-                    pid_rank[p.pid as usize],
-                ),
-                Pending {
-                    name: g.sample.clone(),
-                    labels: g.labels,
-                    extra: Some((pid_label.clone(), pid.clone())),
-                    value: p.value,
-                },
-            );
-        }
-
-        let mut result: Vec<Family> = out
+        self.finish_positioned()
             .into_iter()
-            .flatten()
-            .map(|(mut f, pending)| {
-                // Sort (key, index) pairs: the index breaks ties, so the
-                // order is that of a stable sort, and deterministic.
-                let mut order: Vec<(SortKey, u32)> =
-                    pending.iter().zip(0..).map(|(p, i)| (p.0, i)).collect();
-                order.sort_unstable();
-                let mut pending: Vec<Option<Pending>> =
-                    pending.into_iter().map(|(_, p)| Some(p)).collect();
-                f.samples = order
-                    .iter()
-                    .map(|&(_, i)| {
-                        let p = pending[i as usize].take().expect("each index once");
-                        let base = &labelsets[p.labels as usize];
-                        Sample {
-                            name: p.name,
-                            labels: match p.extra {
-                                Some((n, v)) => with_label(base, &n, v),
-                                None => base.to_vec(),
-                            },
-                            value: p.value,
-                        }
-                    })
-                    .collect();
-                f
-            })
-            .collect();
-        result.sort_by(|a, b| a.name.cmp(&b.name));
-        result
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    /// [`finish`](Self::finish), with the position of each family's first
+    /// entry, to put the families of several mergers in one order.
+    pub(crate) fn finish_positioned(self) -> Vec<(Family, Position)> {
+        let mut out = Output::new(&self);
+        let hist = emit_buckets(&self, &mut out);
+        emit_plain(&self, &hist, &mut out);
+        emit_counts(&self, &hist, &mut out);
+        emit_gauges(&self, &mut out);
+        emit_pid_gauges(&self, &mut out);
+        out.build(&self.labelsets)
     }
 
     // -- internals ----------------------------------------------------------
@@ -1057,10 +838,24 @@ impl Merger {
             mode: None,
             modes_seen: 0,
             key_help: None,
+            sample: None,
+            many_samples: false,
+            first: Position::default(),
         });
         self.family_ids.insert(name, id);
         self.last_family = id;
         id
+    }
+
+    /// Records that `family` has a key with the sample name `sample` (not a
+    /// histogram bucket).
+    fn note_sample(&mut self, family: u32, sample: &Arc<str>) {
+        let f = &mut self.families[family as usize];
+        match &f.sample {
+            None => f.sample = Some(sample.clone()),
+            Some(s) if !Arc::ptr_eq(s, sample) => f.many_samples = true,
+            Some(_) => {}
+        }
     }
 
     fn pid_id(&mut self, pid: &str) -> u32 {
@@ -1088,6 +883,7 @@ impl Merger {
                 value: 0.0,
                 ts: 0.0,
                 seen: false,
+                first: 0,
             });
         }
         id
@@ -1126,6 +922,9 @@ impl Merger {
             let v = self.intern(v);
             pairs.push((n, v));
         }
+        if !(class == Class::Histogram && le_bound.is_some()) {
+            self.note_sample(family, &sample);
+        }
         let target = match class {
             Class::Plain => {
                 let ls = self.labelset(&pairs);
@@ -1150,6 +949,7 @@ impl Merger {
                             bound,
                             value: 0.0,
                             seen: false,
+                            first: 0,
                         });
                     }
                     Target::Bucket(slot)
@@ -1179,6 +979,8 @@ impl Merger {
                         max: 0.0,
                         recent_ts: 0.0,
                         recent: None,
+                        first: 0,
+                        first_recent: 0,
                     });
                 }
                 let next = self.gauge_full.len() as u32;
@@ -1212,6 +1014,7 @@ impl Merger {
             u32::MAX
         };
         FileCtx {
+            file: self.file_index,
             class: Class::of(kind),
             kind: FamilyKind::of(kind),
             mode,
@@ -1222,7 +1025,14 @@ impl Merger {
     /// Applies one entry. `Ok(false)`: ignored (key from another class);
     /// `Err(kind)`: type conflict with a family of type `kind`.
     #[inline]
-    fn apply(&mut self, ctx: &FileCtx, t: u32, value: f64, ts: f64) -> Result<bool, FamilyKind> {
+    fn apply(
+        &mut self,
+        ctx: &FileCtx,
+        t: u32,
+        value: f64,
+        ts: f64,
+        seq: u32,
+    ) -> Result<bool, FamilyKind> {
         let Some(tpl) = self.templates.get(t as usize) else {
             return Ok(false);
         };
@@ -1234,6 +1044,10 @@ impl Merger {
             None => {
                 fam.kind = Some(ctx.kind);
                 fam.help = tpl.help.clone();
+                fam.first = Position {
+                    file: ctx.file,
+                    seq,
+                };
             }
             Some(k) if k != ctx.kind => return Err(k),
             Some(_) => {}
@@ -1256,11 +1070,17 @@ impl Merger {
                     }
                     _ => s.value += value,
                 }
+                if !s.seen {
+                    s.first = seq;
+                }
                 s.seen = true;
             }
             Target::Bucket(b) => {
                 let b = &mut self.buckets[b as usize];
                 b.value += value;
+                if !b.seen {
+                    b.first = seq;
+                }
                 b.seen = true;
             }
             Target::Gauge { stats, full } => {
@@ -1281,10 +1101,14 @@ impl Merger {
                     g.seen = true;
                     g.min = value;
                     g.max = value;
+                    g.first = seq;
                 }
                 g.sum += value;
                 // Python: replace only when strictly newer, starting from 0.0.
                 if g.recent_ts < ts {
+                    if g.recent.is_none() {
+                        g.first_recent = seq;
+                    }
                     g.recent_ts = ts;
                     g.recent = Some(value);
                 }
@@ -1296,6 +1120,7 @@ impl Merger {
                             full,
                             pid: ctx.pid,
                             value,
+                            first: seq,
                         });
                     } else {
                         self.pid_slots[slot as usize].value = value;
@@ -1304,6 +1129,387 @@ impl Merger {
             }
         }
         Ok(true)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Output order.
+//
+// prometheus_client's `_accumulate_metrics` puts each metric's samples into
+// a dict of groups (keyed by label set) of dicts (keyed by sample name and
+// labels), both in insertion order: a group and a sample come where their
+// first entry came. Each output sample gets a sort key built from sequence
+// numbers of first entries to the same effect.
+
+/// Families being built: per family id, the family, where its first entry
+/// was applied and its samples before sorting.
+struct Output {
+    families: Vec<Option<(Family, Position, Vec<Sorted>)>>,
+}
+
+impl Output {
+    fn new(m: &Merger) -> Output {
+        // At most this many samples per family: sized once, the vectors
+        // are not grown (and copied) step by step.
+        let mut most = vec![0usize; m.families.len()];
+        for b in m.buckets.iter().filter(|b| b.seen) {
+            most[m.hist_sets[b.hist as usize].0 as usize] += 1;
+        }
+        for &(fam, _) in &m.hist_sets {
+            most[fam as usize] += 1; // `_count`
+        }
+        for s in m.plain.iter().filter(|s| s.seen) {
+            most[s.family as usize] += 1;
+        }
+        for g in m.gauges.iter().filter(|g| g.seen) {
+            most[g.family as usize] += 1;
+        }
+        for p in &m.pid_slots {
+            let (stats, _) = m.gauge_full[p.full as usize];
+            most[m.gauges[stats as usize].family as usize] += 1;
+        }
+        let families = m
+            .families
+            .iter()
+            .zip(most)
+            .map(|(f, most)| {
+                let kind = f.kind?;
+                let family = Family {
+                    name: f.name.to_string(),
+                    help: f.help.to_string(),
+                    kind,
+                    gauge_mode: f.mode.filter(|_| kind == FamilyKind::Gauge),
+                    samples: Vec::new(),
+                };
+                Some((family, f.first, Vec::with_capacity(most)))
+            })
+            .collect();
+        Output { families }
+    }
+
+    fn push(&mut self, fam: u32, key: SortKey, sample: Pending) {
+        if let Some((_, _, pending)) = &mut self.families[fam as usize] {
+            pending.push((key, sample));
+        }
+    }
+
+    /// Sorts each family's samples and builds them (in output order, so
+    /// that their label vectors are allocated in sequence and encoding
+    /// reads memory in order), and the families by first entry.
+    fn build(self, labelsets: &[LabelSet]) -> Vec<(Family, Position)> {
+        let mut result: Vec<(Family, Position)> = self
+            .families
+            .into_iter()
+            .flatten()
+            .map(|(mut f, first, pending)| {
+                f.samples = sorted_samples(pending, labelsets);
+                (f, first)
+            })
+            .collect();
+        result.sort_by_key(|(_, first)| *first);
+        result
+    }
+}
+
+/// The samples of one family in sort key order.
+fn sorted_samples(pending: Vec<Sorted>, labelsets: &[LabelSet]) -> Vec<Sample> {
+    // Sort (key, index) pairs: the index breaks ties, so the order is that
+    // of a stable sort, and deterministic.
+    let mut order: Vec<(SortKey, u32)> = pending.iter().zip(0..).map(|(p, i)| (p.0, i)).collect();
+    order.sort_unstable();
+    let mut pending: Vec<Option<Pending>> = pending.into_iter().map(|(_, p)| Some(p)).collect();
+    order
+        .iter()
+        .map(|&(_, i)| {
+            let p = pending[i as usize].take().expect("each index once");
+            let base = &labelsets[p.labels as usize];
+            Sample {
+                name: p.name,
+                labels: match p.extra {
+                    Some((n, v)) => with_label(base, &n, v),
+                    None => base.to_vec(),
+                },
+                value: p.value,
+            }
+        })
+        .collect()
+}
+
+/// The smallest first sequence number per key.
+fn firsts<K: std::hash::Hash + Eq>(items: impl Iterator<Item = (K, u32)>) -> FxMap<K, u32> {
+    let mut map: FxMap<K, u32> = FxMap::default();
+    for (k, first) in items {
+        map.entry(k)
+            .and_modify(|f| *f = (*f).min(first))
+            .or_insert(first);
+    }
+    map
+}
+
+/// The sort key group of a label set whose first entry is `first`; `late`
+/// groups come after all others (histogram label sets with buckets only).
+fn group(late: bool, first: u32) -> u64 {
+    (u64::from(late) << 32) | u64::from(first)
+}
+
+/// What [`emit_buckets`] leaves for the `_sum`, `_count` and other
+/// histogram samples.
+struct HistOut {
+    /// First entry of each (family, label set) among the non-bucket series
+    /// of histograms and of families with several sample names.
+    plain_groups: FxMap<(u32, u32), u32>,
+    /// Per histogram label set with buckets: the total, and the sort key
+    /// group of the label set.
+    totals: Vec<Option<(f64, u64)>>,
+    /// `<name>_count` of each histogram family, interned if some key has it.
+    count_names: FxMap<u32, Arc<str>>,
+}
+
+/// Histogram buckets: per label set, sorted by bound, cumulated. A label
+/// set comes where its first `_sum` (or other non-bucket) entry came, or,
+/// without one, after all those, where its first bucket came.
+fn emit_buckets(m: &Merger, out: &mut Output) -> HistOut {
+    let plain_groups = firsts(
+        m.plain
+            .iter()
+            .filter(|s| {
+                let f = &m.families[s.family as usize];
+                s.seen && (f.many_samples || f.kind == Some(FamilyKind::Histogram))
+            })
+            .map(|s| ((s.family, s.labels), s.first)),
+    );
+    let mut per_hist: Vec<Vec<u32>> = vec![Vec::new(); m.hist_sets.len()];
+    for (i, b) in m.buckets.iter().enumerate() {
+        if b.seen {
+            per_hist[b.hist as usize].push(i as u32);
+        }
+    }
+    let mut totals = vec![None; m.hist_sets.len()];
+    let mut count_names = FxMap::default();
+    let le: Arc<str> = Arc::from("le");
+    // One string per distinct bound, shared by every bucket with it.
+    let mut le_values: FxMap<u64, Arc<str>> = FxMap::default();
+    let mut go = String::new();
+    for (h, slots) in per_hist.iter_mut().enumerate() {
+        if slots.is_empty() {
+            continue;
+        }
+        let (fam, ls) = m.hist_sets[h];
+        let name = &m.families[fam as usize].name;
+        let bucket_name: Arc<str> = Arc::from(format!("{name}_bucket"));
+        count_names.entry(fam).or_insert_with(|| {
+            let n = format!("{name}_count");
+            m.strings
+                .get(n.as_str())
+                .cloned()
+                .unwrap_or_else(|| n.into())
+        });
+        let grp = match plain_groups.get(&(fam, ls)) {
+            Some(&first) => group(false, first),
+            None => group(
+                true,
+                slots
+                    .iter()
+                    .map(|&s| m.buckets[s as usize].first)
+                    .min()
+                    .unwrap_or(0),
+            ),
+        };
+        slots.sort_by(|&a, &b| {
+            m.buckets[a as usize]
+                .bound
+                .total_cmp(&m.buckets[b as usize].bound)
+        });
+        let mut acc = 0.0;
+        for &s in slots.iter() {
+            let b = &m.buckets[s as usize];
+            acc += b.value;
+            let le_value = le_values
+                .entry(b.bound.to_bits())
+                .or_insert_with(|| {
+                    go.clear();
+                    push_float_to_go_string(&mut go, b.bound);
+                    Arc::from(go.as_str())
+                })
+                .clone();
+            out.push(
+                fam,
+                SortKey::new(grp, 1, ordered_bits(b.bound)),
+                Pending {
+                    name: bucket_name.clone(),
+                    labels: ls,
+                    extra: Some((le.clone(), le_value)),
+                    value: acc,
+                },
+            );
+        }
+        totals[h] = Some((acc, grp));
+    }
+    HistOut {
+        plain_groups,
+        totals,
+        count_names,
+    }
+}
+
+/// Counters, summaries, info, state sets, and histograms' non-bucket
+/// samples. A histogram's `<name>_count` entry, where the label set has
+/// buckets, keeps its place and takes the total of the buckets.
+fn emit_plain(m: &Merger, hist: &HistOut, out: &mut Output) {
+    for s in m.plain.iter().filter(|s| s.seen) {
+        let fam = &m.families[s.family as usize];
+        // Info: label sets that no process has any more.
+        if fam.kind == Some(FamilyKind::Info) && (s.value.is_nan() || s.value <= 0.0) {
+            continue;
+        }
+        let mut value = s.value;
+        if fam.kind == Some(FamilyKind::Histogram)
+            && hist
+                .count_names
+                .get(&s.family)
+                .is_some_and(|c| Arc::ptr_eq(c, &s.sample))
+            && let Some(&h) = m.hist_ids.get(&(s.family, s.labels))
+            && let Some((total, _)) = hist.totals[h as usize]
+        {
+            value = total;
+        }
+        let first = match hist.plain_groups.get(&(s.family, s.labels)) {
+            Some(&g) => g,
+            None => s.first,
+        };
+        out.push(
+            s.family,
+            SortKey::new(group(false, first), 0, u64::from(s.first)),
+            Pending {
+                name: s.sample.clone(),
+                labels: s.labels,
+                extra: None,
+                value,
+            },
+        );
+    }
+}
+
+/// `<name>_count` of each histogram label set with buckets and no
+/// `_count` entry of its own: after the buckets.
+fn emit_counts(m: &Merger, hist: &HistOut, out: &mut Output) {
+    for (h, &(fam, ls)) in m.hist_sets.iter().enumerate() {
+        let Some((total, grp)) = hist.totals[h] else {
+            continue;
+        };
+        let Some(count) = hist.count_names.get(&fam) else {
+            continue;
+        };
+        let own = m
+            .plain_ids
+            .get(&(fam, addr(count), ls))
+            .is_some_and(|&p| m.plain[p as usize].seen);
+        if own {
+            continue;
+        }
+        out.push(
+            fam,
+            SortKey::new(grp, 2, 0),
+            Pending {
+                name: count.clone(),
+                labels: ls,
+                extra: None,
+                value: total,
+            },
+        );
+    }
+}
+
+/// The value a gauge series reports under `mode` and the sequence number
+/// of the entry that put it in Python's dict; `None` for no sample.
+fn gauge_value(g: &GaugeStats, mode: GaugeMode) -> Option<(f64, u32)> {
+    match mode {
+        GaugeMode::Min | GaugeMode::LiveMin => Some((g.min, g.first)),
+        GaugeMode::Max | GaugeMode::LiveMax => Some((g.max, g.first)),
+        GaugeMode::Sum | GaugeMode::LiveSum => Some((g.sum, g.first)),
+        // Python creates the sample at the first strictly newer timestamp.
+        GaugeMode::MostRecent | GaugeMode::LiveMostRecent => g.recent.map(|v| (v, g.first_recent)),
+        GaugeMode::All | GaugeMode::LiveAll => None,
+    }
+}
+
+/// Gauges of the modes that reduce over processes.
+fn emit_gauges(m: &Merger, out: &mut Output) {
+    let mode_of = |g: &GaugeStats| m.families[g.family as usize].mode;
+    let groups = firsts(
+        m.gauges
+            .iter()
+            .filter(|g| g.seen && m.families[g.family as usize].many_samples)
+            .filter_map(|g| {
+                let (_, first) = gauge_value(g, mode_of(g)?)?;
+                Some(((g.family, g.labels), first))
+            }),
+    );
+    for g in m.gauges.iter().filter(|g| g.seen) {
+        let Some((value, first)) = mode_of(g).and_then(|mode| gauge_value(g, mode)) else {
+            continue;
+        };
+        let grp = groups.get(&(g.family, g.labels)).copied().unwrap_or(first);
+        out.push(
+            g.family,
+            SortKey::new(group(false, grp), 0, u64::from(first)),
+            Pending {
+                name: g.sample.clone(),
+                labels: g.labels,
+                extra: None,
+                value,
+            },
+        );
+    }
+}
+
+/// Gauges of the `all` modes: one sample per process, grouped (as in
+/// Python) by label set and process.
+fn emit_pid_gauges(m: &Merger, out: &mut Output) {
+    let keeps_pid = |fam: u32| {
+        m.families[fam as usize]
+            .mode
+            .is_some_and(GaugeMode::keeps_pid)
+    };
+    let series = |p: &PidSlot| {
+        let (stats, full_ls) = m.gauge_full[p.full as usize];
+        (&m.gauges[stats as usize], full_ls)
+    };
+    let groups = firsts(m.pid_slots.iter().filter_map(|p| {
+        let (g, full_ls) = series(p);
+        let many = m.families[g.family as usize].many_samples;
+        (many && keeps_pid(g.family)).then_some(((g.family, full_ls, p.pid), p.first))
+    }));
+    let pid_label: Arc<str> = Arc::from("pid");
+    for p in &m.pid_slots {
+        let (g, full_ls) = series(p);
+        if !keeps_pid(g.family) {
+            continue;
+        }
+        let grp = groups
+            .get(&(g.family, full_ls, p.pid))
+            .copied()
+            .unwrap_or(p.first);
+        out.push(
+            g.family,
+            SortKey::new(group(false, grp), 0, u64::from(p.first)),
+            Pending {
+                name: g.sample.clone(),
+                labels: g.labels,
+                extra: Some((pid_label.clone(), m.pids[p.pid as usize].clone())),
+                value: p.value,
+            },
+        );
+    }
+}
+
+/// `f64::total_cmp`'s order as an unsigned integer.
+fn ordered_bits(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
     }
 }
 
@@ -1317,54 +1523,26 @@ struct Pending {
 
 type Sorted = (SortKey, Pending);
 
-/// Sort key of an output sample within its family: label-set rank, class
-/// (histograms: bucket, `_sum`, `_count`, other), sample-name rank, then
-/// the bucket bound or the `pid` rank; packed into one integer, so that
-/// sorting thousands of per-process samples compares integers only.
+/// Sort key of an output sample within its family, packed into one
+/// integer (sorting thousands of per-process samples compares integers
+/// only). From the high bits: the `group` of its label set (33 bits, see
+/// [`group`]), a `class` (2 bits: histograms put `_sum` and other
+/// non-bucket samples, then buckets, then a computed `_count`), and an
+/// `item` (64 bits: the sequence number of the sample's first entry, or a
+/// bucket's bound in [`ordered_bits`] form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct SortKey(u128);
 
 impl SortKey {
-    /// Layout, from the high bits: `group` (32 bits), `class` (2), `name`
-    /// (30), then 64 bits holding `bound` in an order-preserving form plus
-    /// `pid`. Buckets have `pid` 0 and other samples `bound` 0.0, and a
-    /// family holds only one of the two kinds, so the last field orders
-    /// buckets by bound and per-process samples by `pid`.
-    fn new(group: u32, class: u8, bound: f64, name: u32, pid: u32) -> Self {
-        debug_assert!(class < 4);
-        // A merge with 2^30 distinct sample names does not fit in memory;
-        // were it to happen, only the order of those samples would suffer.
-        let name = name.min((1 << 30) - 1);
-        // `f64::total_cmp`'s order as an unsigned integer.
-        let bits = bound.to_bits();
-        let ordered = if bits >> 63 == 1 {
-            !bits
-        } else {
-            bits | (1 << 63)
-        };
-        let last = ordered.saturating_add(u64::from(pid));
-        SortKey(
-            (u128::from(group) << 96)
-                | (u128::from(class & 3) << 94)
-                | (u128::from(name) << 64)
-                | u128::from(last),
-        )
+    fn new(group: u64, class: u8, item: u64) -> Self {
+        debug_assert!(class < 4 && group < 1 << 33);
+        SortKey((u128::from(group) << 66) | (u128::from(class & 3) << 64) | u128::from(item))
     }
 }
 
 /// The address of an interned string: its identity within one merger.
 fn addr(s: &Arc<str>) -> usize {
     Arc::as_ptr(s).cast::<u8>() as usize
-}
-
-/// Numeric identifiers in numeric order, before the others in string order.
-fn cmp_pid(a: &str, b: &str) -> Ordering {
-    match (a.parse::<u64>(), b.parse::<u64>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
-        (Ok(_), Err(_)) => Ordering::Less,
-        (Err(_), Ok(_)) => Ordering::Greater,
-        (Err(_), Err(_)) => a.cmp(b),
-    }
 }
 
 /// `base` (sorted, without `name`) plus `name=value`, kept sorted.
@@ -1491,11 +1669,11 @@ mod tests {
         assert_eq!(
             lines(&m.finish()),
             [
-                "build info \"B.\"",
-                "  build_info{v=1} 1",
                 "lat summary \"L.\"",
                 "  lat_count{} 6",
                 "  lat_sum{} 1",
+                "build info \"B.\"",
+                "  build_info{v=1} 1",
                 "st stateset \"S.\"",
                 "  st{st=a} 1",
             ]
@@ -1612,11 +1790,13 @@ mod tests {
             lines(&m.finish()),
             [
                 "lat histogram \"L.\"",
+                // The label set comes where its `_sum` came, `_sum` first.
+                "  lat_sum{m=GET} 2.5",
                 "  lat_bucket{le=0.5,m=GET} 3",
                 "  lat_bucket{le=1.0,m=GET} 6",
                 "  lat_bucket{le=+Inf,m=GET} 7",
-                "  lat_sum{m=GET} 2.5",
                 "  lat_count{m=GET} 7",
+                // Buckets only: after the label sets with a `_sum`.
                 "  lat_bucket{le=1e+06,m=PUT} 1",
                 "  lat_count{m=PUT} 1",
             ]
@@ -1637,8 +1817,9 @@ mod tests {
             lines(&m.finish()),
             [
                 "x histogram \"\"",
-                "  x_bucket{le=1.0} 2",
+                // The `_count` entry keeps its place and takes the total.
                 "  x_count{} 2",
+                "  x_bucket{le=1.0} 2",
                 "y histogram \"\"",
                 "  y_count{} 5",
             ]
@@ -1694,7 +1875,7 @@ mod tests {
         for mode in [GaugeMode::All, GaugeMode::LiveAll] {
             assert_eq!(
                 gauge_merge(mode, &vals),
-                ["  g{a=x,pid=2} 2", "  g{a=x,pid=9} 1", "  g{a=x,pid=10} 3"]
+                ["  g{a=x,pid=10} 3", "  g{a=x,pid=9} 1", "  g{a=x,pid=2} 2"]
             );
         }
         for (mode, want) in [
@@ -1842,7 +2023,7 @@ mod tests {
     }
 
     #[test]
-    fn families_and_samples_are_sorted() {
+    fn families_and_samples_come_in_first_entry_order() {
         let mut m = Merger::new();
         for (metric, l) in [("b", "2"), ("a", "2"), ("b", "1"), ("a", "10")] {
             m.add(
@@ -1857,12 +2038,14 @@ mod tests {
         assert_eq!(
             lines(&m.finish()),
             [
-                "a counter \"\"",
-                "  a_total{l=10} 1",
-                "  a_total{l=2} 1",
+                // Families and samples where their first entries came,
+                // as in prometheus_client.
                 "b counter \"\"",
-                "  b_total{l=1} 1",
                 "  b_total{l=2} 1",
+                "  b_total{l=1} 1",
+                "a counter \"\"",
+                "  a_total{l=2} 1",
+                "  a_total{l=10} 1",
             ]
         );
     }
@@ -1935,7 +2118,6 @@ mod tests {
 
     #[test]
     fn packed_sort_keys_order_as_the_fields_do() {
-        // Buckets (pid 0, any bound) and other samples (bound 0.0, any pid).
         let bounds = [
             f64::NEG_INFINITY,
             -2.5,
@@ -1948,31 +2130,36 @@ mod tests {
             f64::INFINITY,
             f64::NAN,
         ];
-        let mut keys = Vec::new();
-        for group in [0, 1, 7, u32::MAX] {
-            for class in 0..4u8 {
-                for name in [0, 3, (1 << 30) - 1] {
+        // (late, group, class, bucket bound or sequence number)
+        let mut keys: Vec<(bool, u32, u8, Result<f64, u32>)> = Vec::new();
+        for late in [false, true] {
+            for grp in [0, 1, 7, u32::MAX] {
+                for class in 0..4u8 {
                     for &b in &bounds {
-                        keys.push((group, class, b, name, 0u32));
+                        keys.push((late, grp, class, Ok(b)));
                     }
-                    for pid in [1, 2, 1000, u32::MAX] {
-                        keys.push((group, class, 0.0, name, pid));
+                    for seq in [0, 1, 1000, u32::MAX] {
+                        keys.push((late, grp, class, Err(seq)));
                     }
                 }
             }
         }
-        let fields = |a: &(u32, u8, f64, u32, u32), b: &(u32, u8, f64, u32, u32)| {
-            a.0.cmp(&b.0)
-                .then(a.1.cmp(&b.1))
-                .then(a.3.cmp(&b.3))
-                .then(a.2.total_cmp(&b.2))
-                .then(a.4.cmp(&b.4))
+        let item = |x: &Result<f64, u32>| match *x {
+            Ok(b) => ordered_bits(b),
+            Err(seq) => u64::from(seq),
         };
+        let key =
+            |a: &(bool, u32, u8, Result<f64, u32>)| SortKey::new(group(a.0, a.1), a.2, item(&a.3));
         for a in &keys {
             for b in &keys {
-                let packed = SortKey::new(a.0, a.1, a.2, a.3, a.4)
-                    .cmp(&SortKey::new(b.0, b.1, b.2, b.3, b.4));
-                assert_eq!(packed, fields(a, b), "{a:?} {b:?}");
+                let fields = a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2));
+                let fields = match (&a.3, &b.3) {
+                    (Ok(x), Ok(y)) => fields.then(x.total_cmp(y)),
+                    (Err(x), Err(y)) => fields.then(x.cmp(y)),
+                    // Never compared within one family.
+                    _ => continue,
+                };
+                assert_eq!(key(a).cmp(&key(b)), fields, "{a:?} {b:?}");
             }
         }
     }
