@@ -88,7 +88,8 @@ pub struct Stats {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Scrape {
-    /// Merged families, sorted by name.
+    /// Merged families, in prometheus_client's order (see
+    /// [`merge`](crate::merge#order)).
     pub families: Vec<Family>,
     /// Files skipped with a reason, and merge remarks.
     pub warnings: Vec<Warning>,

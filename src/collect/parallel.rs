@@ -14,7 +14,7 @@ use super::scrape::ScrapeState;
 use super::warning::{Warning, WarningKind};
 use crate::encoding::text::Encoder;
 use crate::format::naming::{self, FileKind};
-use crate::merge::Family;
+use crate::merge::{Family, Position};
 
 impl MultiProcessCollector {
     /// Reads and merges `names` (in directory order), on up to `threads`
@@ -134,6 +134,7 @@ impl MultiProcessCollector {
         for (pos, &i) in files.iter().enumerate() {
             let (name, kind) = &names[i];
             let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
+            st.merger.set_file_index(i);
             match ahead.and_then(|(all, unit)| Some((all, unit, unit.take(pos)?))) {
                 Some((all, unit, read)) => {
                     read_ahead += 1;
@@ -155,12 +156,14 @@ impl MultiProcessCollector {
         *buf = std::mem::take(&mut st.buf);
         st.stats.entries = st.merger.entries();
         let notes = st.merger.notes();
-        let families = st.merger.finish();
+        let (families, positions): (Vec<Family>, Vec<Position>) =
+            st.merger.finish_positioned().into_iter().unzip();
         let mut part = Part {
             warnings: st.warnings,
             stats: st.stats,
             notes,
             read_ahead,
+            positions,
             ..Part::default()
         };
         if let Some(format) = format {
@@ -396,6 +399,8 @@ pub(super) struct Part {
     pub(super) merged_again: bool,
     /// Files merged that another thread had read (see [`ReadAhead`]).
     pub(super) read_ahead: usize,
+    /// Where the first entry of each family was (see [`combine`]).
+    pub(super) positions: Vec<Position>,
     /// The families encoded, if asked for, one after the other ...
     pub(super) text: Vec<u8>,
     /// ... each ending at this offset of `text`.
@@ -434,11 +439,12 @@ pub(super) fn units(names: &[(String, FileKind)]) -> Vec<Vec<usize>> {
     units.into_iter().map(|(_, files)| files).collect()
 }
 
-/// Joins the units' families (each list sorted by name) into one list
-/// sorted by name. `None` if the result could differ from a sequential
-/// merge's: a metric name occurs in two parts (files of two types or gauge
-/// modes, whose outcome depends on the order of all files). The caller then
-/// merges again on one thread.
+/// Joins the units' families into one list, in the order of their first
+/// entries in directory listing order (prometheus_client's order; each
+/// part's list is in that order already). `None` if the result could
+/// differ from a sequential merge's: a metric name occurs in two parts
+/// (files of two types or gauge modes, whose outcome depends on the order
+/// of all files). The caller then merges again on one thread.
 pub(super) fn combine(
     parts: Vec<(Vec<Family>, Part)>,
     format: Option<Encoder>,
@@ -446,14 +452,15 @@ pub(super) fn combine(
     let single = parts.len() == 1;
     let mut all = Part::default();
     // Each family, with its part and the range of its bytes in that part's
-    // text (empty when not encoded).
-    let mut pieces: Vec<(Family, (usize, Range<usize>))> = Vec::new();
+    // text (empty when not encoded), and its first entry's position.
+    let mut pieces: Vec<(Family, (usize, Range<usize>), Position)> = Vec::new();
     let mut texts = Vec::with_capacity(parts.len());
     for (p, (families, part)) in parts.into_iter().enumerate() {
         let mut start = 0;
         for (i, f) in families.into_iter().enumerate() {
             let end = part.ends.get(i).copied().unwrap_or(start);
-            pieces.push((f, (p, start..end)));
+            let at = part.positions.get(i).copied().unwrap_or_default();
+            pieces.push((f, (p, start..end), at));
             start = end;
         }
         texts.push(part.text);
@@ -467,12 +474,14 @@ pub(super) fn combine(
         all.read_ahead += part.read_ahead;
     }
     if !single {
-        pieces.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-        if pieces.windows(2).any(|w| w[0].0.name == w[1].0.name) {
+        let mut names: Vec<&str> = pieces.iter().map(|p| p.0.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
             return None;
         }
+        pieces.sort_by_key(|p| p.2);
     }
-    let (families, pieces) = pieces.into_iter().unzip();
+    let (families, pieces) = pieces.into_iter().map(|(f, piece, _)| (f, piece)).unzip();
     let encoded = Encoded {
         texts,
         pieces,

@@ -47,7 +47,7 @@ use crate::collect::warning::Warning;
 use crate::merge::Family;
 
 /// Appends the process families for the living processes behind
-/// `file_names` (names in `dir`), keeping `families` sorted by name.
+/// `file_names` (names in `dir`), after the application's families.
 pub(crate) fn append<'a>(
     dir: &Path,
     file_names: impl IntoIterator<Item = &'a str>,
@@ -223,8 +223,7 @@ mod linux {
                 });
                 continue;
             }
-            let at = families.partition_point(|g| g.name < f.name);
-            families.insert(at, f);
+            families.push(f);
         }
     }
 

@@ -7,9 +7,9 @@
 //! with their default `underscores` name escaping), given the same families;
 //! [`Negotiated::encode`](crate::negotiate::Negotiated::encode) writes them
 //! under the [`Escaping`] a request negotiated.
-//! Families and samples come in the order the [`Family`] list has (sorted,
-//! when it comes from [`Merger`](crate::merge::Merger)); each line is
-//! byte-identical to Python's.
+//! Families and samples come in the order the [`Family`] list has
+//! (prometheus_client's, when it comes from [`Merger`](crate::merge::Merger));
+//! each line is byte-identical to Python's.
 //!
 //! The text format, as prometheus_client writes it:
 //!

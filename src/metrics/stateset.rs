@@ -52,7 +52,7 @@ use crate::write::writer::{MetricsDir, NewGroup, SlotGroup};
 /// MultiProcessCollector::new(tmp.path()).unwrap().encode_text(&mut out).unwrap();
 /// let text = String::from_utf8(out).unwrap();
 /// assert!(text.contains("# TYPE mode gauge\n"));
-/// assert!(text.contains("mode{mode=\"draining\"} 1.0\nmode{mode=\"serving\"} 0.0\n"));
+/// assert!(text.contains("mode{mode=\"serving\"} 0.0\nmode{mode=\"draining\"} 1.0\n"));
 /// ```
 #[derive(Clone)]
 pub struct Enum {

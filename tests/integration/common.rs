@@ -333,3 +333,132 @@ impl Held {
         wait_ok(self.pid);
     }
 }
+
+/// Both bodies are the same bytes, order included; on failure, shows the
+/// first line that differs.
+pub fn assert_same_body(ours: &str, python: &str) {
+    if ours != python {
+        let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), python.lines().collect());
+        let at = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let show = |v: &[&str]| v[at.saturating_sub(3)..(at + 4).min(v.len())].join("\n");
+        panic!(
+            "bodies differ at line {} ({} and {} lines)\n--- ours:\n{}\n--- python:\n{}",
+            at + 1,
+            a.len(),
+            b.len(),
+            show(&a),
+            show(&b)
+        );
+    }
+    assert!(
+        ours.lines().count() > 3,
+        "suspiciously small output: {ours}"
+    );
+}
+
+/// A pseudo-random number generator (xorshift64), for reproducible
+/// directories.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// Writes `files` files (through the file layout, as any writer would) of
+/// every type prometheus_client writes and every gauge mode: keys in a
+/// different order in each file, label sets spread over the files,
+/// histogram label sets with buckets only and with `_count` entries,
+/// most-recent gauges never set in some files, one gauge written in three
+/// modes, one file with no entries.
+pub fn random_dir(dir: &Path, seed: u64, files: usize) {
+    use prometheus_multiproc::format::build_file;
+    use prometheus_multiproc::format::encode_key;
+    let mut rng = Rng(seed);
+    let kinds: Vec<String> = ["counter", "summary", "histogram"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(
+            prometheus_multiproc::GaugeMode::ALL
+                .iter()
+                .map(|m| format!("gauge_{m}")),
+        )
+        .collect();
+    for i in 0..files {
+        let kind = &kinds[(i + rng.below(3)) % kinds.len()];
+        let mut entries: Vec<(String, f64, f64)> = Vec::new();
+        let label = |rng: &mut Rng| ["a", "b", "c", "d"][rng.below(4)].to_string();
+        let value = |rng: &mut Rng| [0.1, 0.2, 1.0, 3.5, 1e16, -2.25][rng.below(6)];
+        for m in 0..3 {
+            let l = label(&mut rng);
+            let labels = [("l", l.as_str())];
+            let help = format!("Help {m}.");
+            match kind.as_str() {
+                "counter" => {
+                    let name = format!("c{m}");
+                    let key = encode_key(&name, &format!("{name}_total"), &labels, &help);
+                    entries.push((key, value(&mut rng), 0.0));
+                }
+                "summary" => {
+                    let name = format!("s{m}");
+                    for suffix in ["_count", "_sum"] {
+                        let key = encode_key(&name, &format!("{name}{suffix}"), &labels, &help);
+                        entries.push((key, value(&mut rng), 0.0));
+                    }
+                }
+                "histogram" => {
+                    let name = format!("h{m}");
+                    // Label set "d" never has a `_sum`; "c" has a `_count`.
+                    if l != "d" {
+                        let key = encode_key(&name, &format!("{name}_sum"), &labels, &help);
+                        entries.push((key, value(&mut rng), 0.0));
+                    }
+                    if l == "c" {
+                        let key = encode_key(&name, &format!("{name}_count"), &labels, &help);
+                        entries.push((key, 7.0, 0.0));
+                    }
+                    for le in ["0.1", "1.0", "+Inf", "5e-05"] {
+                        let key = encode_key(
+                            &name,
+                            &format!("{name}_bucket"),
+                            &[("l", l.as_str()), ("le", le)],
+                            &help,
+                        );
+                        entries.push((key, rng.below(3) as f64, 0.0));
+                    }
+                }
+                gauge => {
+                    let name = format!("{gauge}_{m}");
+                    let key = encode_key(&name, &name, &labels, &help);
+                    // Most-recent gauges: some entries never set (0.0).
+                    let ts = [0.0, 1.0, 2.0, 5.0][rng.below(4)];
+                    entries.push((key, value(&mut rng), ts));
+                }
+            }
+        }
+        // One gauge in three modes (the last file's mode applies).
+        if ["gauge_max", "gauge_sum", "gauge_mostrecent"].contains(&kind.as_str()) {
+            let l = label(&mut rng);
+            let key = encode_key("moded", "moded", &[("l", &l)], "Moded.");
+            entries.push((key, value(&mut rng), [0.0, 3.0][rng.below(2)]));
+        }
+        rng.shuffle(&mut entries);
+        let refs: Vec<(&[u8], f64, f64)> = entries
+            .iter()
+            .map(|(k, v, t)| (k.as_bytes(), *v, *t))
+            .collect();
+        let image = build_file(&refs, 4096);
+        std::fs::write(dir.join(format!("{kind}_{}.db", 1000 + i)), image).unwrap();
+    }
+    std::fs::write(dir.join("counter_999.db"), build_file(&[], 4096)).unwrap();
+}

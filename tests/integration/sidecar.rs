@@ -170,19 +170,39 @@ fn gunicorn_app_with_serve_sidecar() {
     );
 
     // Stop the app (its child_exit hook marks every worker dead), so the
-    // directory is quiet; then serve's app lines equal prometheus_client's
-    // own collector's, line for line.
+    // directory is quiet; then serve's body, up to its own families (which
+    // come last), is prometheus_client's own collector's, byte for byte.
     drop(app);
     let r = http_request(&addr, "GET", "/metrics", &[]).unwrap();
     let text = r.text();
     assert_eq!(request_counters(&text), counted);
-    let ours: std::collections::BTreeSet<&str> = text
-        .lines()
-        .filter(|l| !l.contains("prometheus_multiproc_"))
-        .collect();
-    let py_out = run_py("py_collect.py", &[d.path().to_str().unwrap()]);
-    let theirs: std::collections::BTreeSet<&str> = py_out.lines().collect();
-    assert_eq!(ours, theirs);
+    let (ours, own) = text.split_at(
+        text.find("# HELP prometheus_multiproc_")
+            .expect("own families"),
+    );
+    assert!(!own.contains("app_"), "{own}");
+    for format in ["text", "openmetrics"] {
+        let py_out = run_py(
+            "py_collect.py",
+            &[d.path().to_str().unwrap(), "--format", format],
+        );
+        if format == "text" {
+            assert_eq!(ours, py_out);
+        } else {
+            let r = http_request(
+                &addr,
+                "GET",
+                "/metrics",
+                &[("Accept", "application/openmetrics-text; version=1.0.0")],
+            )
+            .unwrap();
+            let om = r.text();
+            let at = om
+                .find("# HELP prometheus_multiproc_")
+                .expect("own families");
+            assert_eq!(format!("{}# EOF\n", &om[..at]), py_out);
+        }
+    }
 }
 
 #[test]
