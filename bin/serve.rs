@@ -11,6 +11,7 @@
 mod auth;
 mod deadline;
 mod render;
+mod warn;
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -27,7 +28,8 @@ use tokio::sync::Semaphore;
 
 use crate::{CliResult, fail};
 use auth::Auth;
-use render::{Wanted, Warned};
+use render::Wanted;
+use warn::{WarnKind, Warned};
 
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -91,6 +93,9 @@ struct State {
     scrapes: Arc<Semaphore>,
     warned: Warned,
     landing: Bytes,
+    /// Error details (which name the directory) go into response bodies
+    /// only when the listener is loopback; otherwise only to stderr.
+    error_details: bool,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -113,7 +118,10 @@ pub fn run(args: Args) -> CliResult {
     let addr = listener.local_addr()?;
     let timeout = Duration::from_secs_f64(args.timeout);
     let state = Arc::new(State {
-        landing: landing_page(&args.telemetry_path, &dir),
+        landing: landing_page(
+            &args.telemetry_path,
+            Some(dir.as_path()).filter(|_| addr.ip().is_loopback()),
+        ),
         dir,
         process_metrics: args.process_metrics,
         telemetry_path: args.telemetry_path,
@@ -121,6 +129,7 @@ pub fn run(args: Args) -> CliResult {
         timeout,
         scrapes: Arc::new(Semaphore::new(args.max_requests as usize)),
         warned: Warned::default(),
+        error_details: addr.ip().is_loopback(),
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -309,10 +318,9 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
             r
         }
         Ok(Err(e)) => {
-            st.warned.warn(format!("scrape failed: {e}"));
-            let mut r = Response::new(Full::new(Bytes::from(format!(
-                "An error has occurred while serving metrics:\n\n{e}\n"
-            ))));
+            st.warned
+                .warn(WarnKind::ScrapeFailed, format!("scrape failed: {e}"));
+            let mut r = Response::new(Full::new(Bytes::from(error_body(&e, st.error_details))));
             *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -324,6 +332,16 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
     }
 }
 
+/// The body of a 500: the error itself (it names the directory) only when
+/// `details` is allowed, that is on a loopback listener.
+fn error_body(e: &dyn std::fmt::Display, details: bool) -> String {
+    if details {
+        format!("An error has occurred while serving metrics:\n\n{e}\n")
+    } else {
+        "An error has occurred while serving metrics: see the exporter's log\n".to_string()
+    }
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -332,19 +350,42 @@ fn html_escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn landing_page(path: &str, dir: &std::path::Path) -> Bytes {
+/// The page at `/`; it names the directory only when `dir` is given (on a
+/// loopback listener).
+fn landing_page(path: &str, dir: Option<&std::path::Path>) -> Bytes {
     let path = html_escape(path);
-    let dir = html_escape(&dir.to_string_lossy());
+    let dir = match dir {
+        Some(d) => format!("<code>{}</code>", html_escape(&d.to_string_lossy())),
+        None => "the metrics directory".to_string(),
+    };
     Bytes::from(format!(
         "<!DOCTYPE html>
 <html>
 <head><meta charset=\"utf-8\"><title>prometheus-multiproc</title></head>
 <body>
 <h1>prometheus-multiproc</h1>
-<p>Merged multiprocess metrics of <code>{dir}</code>, read at every scrape.</p>
+<p>Merged multiprocess metrics of {dir}, read at every scrape.</p>
 <ul><li><a href=\"{path}\">Metrics</a></li></ul>
 </body>
 </html>
 "
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_names_the_directory_only_on_loopback() {
+        let e = "metrics directory /secret/dir: does not exist";
+        assert!(error_body(&e, true).contains("/secret/dir"));
+        let hidden = error_body(&e, false);
+        assert!(!hidden.contains("/secret"), "{hidden}");
+        assert!(hidden.contains("see the exporter's log"));
+        let dir = std::path::Path::new("/secret/dir");
+        let page = |d| String::from_utf8(landing_page("/metrics", d).to_vec()).unwrap();
+        assert!(page(Some(dir)).contains("<code>/secret/dir</code>"));
+        assert!(!page(None).contains("/secret"));
+    }
 }

@@ -3,12 +3,13 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use prometheus_multiproc::Stats;
 use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
 use prometheus_multiproc::{MultiProcessCollector, encoding as expose};
+
+use super::warn::{WarnKind, Warned};
 
 /// What the client asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,24 +25,6 @@ pub struct Rendered {
     pub gzip: bool,
 }
 
-/// Remembers which warnings were printed, so that a corrupt file is reported
-/// once, not at every scrape.
-#[derive(Default)]
-pub struct Warned(Mutex<HashSet<String>>);
-
-impl Warned {
-    /// Prints `msg` on stderr unless it was printed before.
-    pub fn warn(&self, msg: String) {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= 10_000 {
-            seen.clear();
-        }
-        if seen.insert(msg.clone()) {
-            eprintln!("prometheus-multiproc: warning: {msg}");
-        }
-    }
-}
-
 /// Merges `dir` and encodes the result with the exporter's own families.
 pub fn render(
     dir: &Path,
@@ -54,10 +37,10 @@ pub fn render(
         .with_process_metrics(process_metrics)
         .collect_families()?;
     for w in &scrape.warnings {
-        warned.warn(w.to_string());
+        warned.warn(WarnKind::File, w.to_string());
     }
     let mut families = scrape.families;
-    let own = own_families(&scrape.stats, start.elapsed().as_secs_f64());
+    let own = own_families(&scrape.stats, start.elapsed().as_secs_f64(), warned);
     // Names the application's families already show, in any form.
     let taken: HashSet<&str> = families
         .iter()
@@ -66,12 +49,16 @@ pub fn render(
     let own: Vec<Family> = own
         .into_iter()
         .filter(|f| {
-            let clash = taken.contains(f.name.as_str());
+            let clash = taken.contains(f.name.as_str())
+                || f.samples.iter().any(|s| taken.contains(&*s.name));
             if clash {
-                warned.warn(format!(
-                    "the application has a metric named {}: the exporter's own is left out",
-                    f.name
-                ));
+                warned.warn(
+                    WarnKind::NameClash,
+                    format!(
+                        "the application has a metric named {}: the exporter's own is left out",
+                        f.name
+                    ),
+                );
             }
             !clash
         })
@@ -102,7 +89,7 @@ pub fn render(
 }
 
 /// The exporter's own families, all gauges (they describe this scrape).
-pub fn own_families(stats: &Stats, seconds: f64) -> Vec<Family> {
+pub fn own_families(stats: &Stats, seconds: f64, warned: &Warned) -> Vec<Family> {
     let gauge = |name: &str, help: &str, value: f64| Family {
         name: name.to_string(),
         help: help.to_string(),
@@ -140,7 +127,30 @@ pub fn own_families(stats: &Stats, seconds: f64) -> Vec<Family> {
             "Samples in the merged output of this scrape, the exporter's own not included.",
             stats.samples as f64,
         ),
+        warnings_family(warned),
     ]
+}
+
+/// `prometheus_multiproc_warnings_total{kind}`: warnings since startup,
+/// printed or not.
+fn warnings_family(warned: &Warned) -> Family {
+    let name = "prometheus_multiproc_warnings_total";
+    Family {
+        name: "prometheus_multiproc_warnings".to_string(),
+        help: "Warnings reported by the exporter since it started, printed or not.".to_string(),
+        kind: FamilyKind::Counter,
+        gauge_mode: None,
+        samples: warned
+            .counts()
+            .into_iter()
+            .map(|(kind, n)| Sample {
+                name: name.into(),
+                labels: vec![("kind".into(), kind.label().into())],
+                // CAST: a count of warnings stays far below 2^53.
+                value: n as f64,
+            })
+            .collect(),
+    }
 }
 
 /// True when the `Accept` header asks for OpenMetrics: the library's one

@@ -6,4 +6,5 @@
 mod cli;
 mod cli_process;
 mod common;
+mod serve;
 mod sidecar;
