@@ -9,7 +9,9 @@
 //! no progress for `--web.timeout` closes the connection.
 
 mod auth;
+mod budget;
 mod deadline;
+mod flight;
 mod render;
 mod warn;
 
@@ -28,6 +30,8 @@ use tokio::sync::Semaphore;
 
 use crate::{CliResult, fail};
 use auth::Auth;
+use budget::{Budget, OverBudget};
+use flight::{Failure, Flights, Merged};
 use render::Wanted;
 use warn::{WarnKind, Warned};
 
@@ -65,10 +69,18 @@ pub struct Args {
     /// stalled response write.
     #[arg(long = "web.timeout", value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     timeout: f64,
-    /// Largest number of scrapes merged at the same time; more get 503.
+    /// Largest number of scrapes in progress at the same time (scrapes that
+    /// arrive while a merge runs share it); more get 503.
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_requests: u32,
+    /// Largest total size of the response bodies held at a time, in MiB (a
+    /// body shared by several scrapes counts once; a client that does not
+    /// read holds its body until --web.timeout). A scrape whose body does
+    /// not fit gets 503.
+    #[arg(long = "web.max-response-memory", value_name = "MIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    max_response_memory: u32,
     /// Add per-worker process metrics (CPU, memory, fds, start time) read
     /// from /proc/PID of every living worker in the directory (Linux; the
     /// exporter must see the workers' pid namespace).
@@ -91,6 +103,8 @@ struct State {
     auth: Auth,
     timeout: Duration,
     scrapes: Arc<Semaphore>,
+    flights: Flights,
+    budget: Arc<Budget>,
     warned: Warned,
     landing: Bytes,
     /// Error details (which name the directory) go into response bodies
@@ -101,7 +115,9 @@ struct State {
 type Resp = Response<Full<Bytes>>;
 
 pub fn run(args: Args) -> CliResult {
-    crate::tune_malloc_for_scrapes();
+    // Not `tune_malloc_for_scrapes`, which keeps freed memory for the next
+    // scrape: a long-lived server must give the memory of a burst back.
+    budget::tune_malloc();
     let dir = crate::metrics_dir(args.dir)?;
     std::fs::read_dir(&dir).map_err(|e| fail!("metrics directory {}: {e}", dir.display()))?;
     if !args.telemetry_path.starts_with('/') {
@@ -128,6 +144,8 @@ pub fn run(args: Args) -> CliResult {
         auth,
         timeout,
         scrapes: Arc::new(Semaphore::new(args.max_requests as usize)),
+        flights: Flights::default(),
+        budget: Budget::new((args.max_response_memory as usize) << 20),
         warned: Warned::default(),
         error_details: addr.ip().is_loopback(),
     });
@@ -186,6 +204,9 @@ async fn serve(
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
+    // Vectored writes: hyper queues the shared body instead of copying it
+    // into its write buffer.
+    http.writev(true);
     http.timer(TokioTimer::new())
         .header_read_timeout(state.timeout.min(Duration::from_secs(30)));
 
@@ -286,41 +307,56 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
         openmetrics: render::wants_openmetrics(&header_str(header::ACCEPT)),
         gzip: render::wants_gzip(&header_str(header::ACCEPT_ENCODING)),
     };
-    let Ok(permit) = Arc::clone(&st.scrapes).try_acquire_owned() else {
+    let Ok(_permit) = Arc::clone(&st.scrapes).try_acquire_owned() else {
         return text_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many concurrent scrapes: see --web.max-requests\n",
         );
     };
     let st2 = Arc::clone(&st);
-    // The merge is CPU and file work: keep it off the async threads. The
-    // permit is released when the merge ends, even after a timeout.
-    let result = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        render::render(&st2.dir, st2.process_metrics, wanted, &st2.warned)
-    })
-    .await;
-    match result {
-        Ok(Ok(rendered)) => {
-            let mut r = Response::new(Full::new(Bytes::from(rendered.body)));
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(rendered.content_type),
-            );
-            if rendered.gzip {
-                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            h.insert(
-                header::VARY,
-                HeaderValue::from_static("Accept, Accept-Encoding"),
-            );
-            r
-        }
-        Ok(Err(e)) => {
+    // The merge is CPU and file work, done on the blocking pool, once for
+    // all the scrapes that arrive while it runs.
+    let outcome = st
+        .flights
+        .merged(move || render::merge(&st2.dir, st2.process_metrics, &st2.warned).map(Merged::new))
+        .await;
+    let merged = match outcome {
+        Ok(m) => m,
+        Err(f) => return failure_response(&st, &f),
+    };
+    match merged.body(wanted, &st.budget).await {
+        Ok(Ok(body)) => metrics_response(body, wanted),
+        Ok(Err(OverBudget)) => text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too much response memory in use: see --web.max-response-memory\n",
+        ),
+        Err(f) => failure_response(&st, &f),
+    }
+}
+
+fn metrics_response(body: Bytes, wanted: Wanted) -> Resp {
+    let mut r = Response::new(Full::new(body));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(render::content_type(wanted)),
+    );
+    if wanted.gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    r
+}
+
+fn failure_response(st: &State, f: &Failure) -> Resp {
+    match f {
+        Failure::Error(e) => {
             st.warned
                 .warn(WarnKind::ScrapeFailed, format!("scrape failed: {e}"));
-            let mut r = Response::new(Full::new(Bytes::from(error_body(&e, st.error_details))));
+            let mut r = Response::new(Full::new(Bytes::from(error_body(e, st.error_details))));
             *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -328,7 +364,9 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
             );
             r
         }
-        Err(_) => text_response(StatusCode::INTERNAL_SERVER_ERROR, "The scrape panicked\n"),
+        Failure::Panicked => {
+            text_response(StatusCode::INTERNAL_SERVER_ERROR, "The scrape panicked\n")
+        }
     }
 }
 

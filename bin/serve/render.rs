@@ -18,20 +18,12 @@ pub struct Wanted {
     pub gzip: bool,
 }
 
-/// An encoded response body.
-pub struct Rendered {
-    pub body: Vec<u8>,
-    pub content_type: &'static str,
-    pub gzip: bool,
-}
-
-/// Merges `dir` and encodes the result with the exporter's own families.
-pub fn render(
+/// Merges `dir` and appends the exporter's own families.
+pub fn merge(
     dir: &Path,
     process_metrics: bool,
-    wanted: Wanted,
     warned: &Warned,
-) -> prometheus_multiproc::Result<Rendered> {
+) -> prometheus_multiproc::Result<Vec<Family>> {
     let start = Instant::now();
     let scrape = MultiProcessCollector::new(dir)?
         .with_process_metrics(process_metrics)
@@ -64,28 +56,36 @@ pub fn render(
         })
         .collect();
     families.extend(own);
+    Ok(families)
+}
 
-    let mut body = Vec::new();
-    let content_type = if wanted.openmetrics {
-        expose::encode_openmetrics(&families, &mut body);
+/// The content type of a body in the form `wanted`.
+pub fn content_type(wanted: Wanted) -> &'static str {
+    if wanted.openmetrics {
         expose::OPENMETRICS_CONTENT_TYPE
     } else {
-        expose::encode_text(&families, &mut body);
         expose::TEXT_CONTENT_TYPE
-    };
+    }
+}
+
+/// Encodes `families` in the form `wanted` (compressed if asked).
+pub fn encode(families: &[Family], wanted: Wanted) -> Vec<u8> {
+    let mut body = Vec::new();
+    if wanted.openmetrics {
+        expose::encode_openmetrics(families, &mut body);
+    } else {
+        expose::encode_text(families, &mut body);
+    }
     if wanted.gzip {
         let mut gz = flate2::write::GzEncoder::new(
             Vec::with_capacity(body.len() / 4),
             flate2::Compression::fast(),
         );
+        // UNWRAP: writing to a Vec cannot fail.
         gz.write_all(&body).expect("writing to a Vec cannot fail");
         body = gz.finish().expect("writing to a Vec cannot fail");
     }
-    Ok(Rendered {
-        body,
-        content_type,
-        gzip: wanted.gzip,
-    })
+    body
 }
 
 /// The exporter's own families, all gauges (they describe this scrape).

@@ -52,3 +52,141 @@ fn serve_rate_limits_many_distinct_warnings_and_counts_them() {
     assert!(printed <= 101, "{printed} warning lines");
     assert!(printed >= 100, "{printed} warning lines");
 }
+
+/// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`).
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    let kb: u64 = line.trim().trim_end_matches(" kB").parse().unwrap();
+    kb << 10
+}
+
+/// A directory with one counter family of `series` series, whose text
+/// exposition takes about 130 bytes per series.
+fn big_dir(series: usize) -> Dir {
+    use prometheus_multiproc::format::{build_file, encode_key};
+    let d = Dir::new();
+    let keys: Vec<String> = (0..series)
+        .map(|i| {
+            let path = format!(
+                "/api/v1/a/rather/long/request/path/for/series/{i:08}/{}",
+                "x".repeat(40)
+            );
+            encode_key("big", "big_total", &[("path", &path)], "Big.")
+        })
+        .collect();
+    let entries: Vec<(&[u8], f64, f64)> = keys.iter().map(|k| (k.as_bytes(), 1.0, 0.0)).collect();
+    std::fs::write(d.path().join("counter_1.db"), build_file(&entries, 4096)).unwrap();
+    d
+}
+
+const MIB: u64 = 1 << 20;
+
+/// What [`stuck_clients`] measured, in bytes.
+#[derive(Debug)]
+struct Memory {
+    body: u64,
+    idle: u64,
+    /// The peak of the first scrape alone.
+    one_scrape: u64,
+    held: u64,
+    after: u64,
+    peak: u64,
+}
+
+/// Serves a directory of `series` series to `clients` clients that send a
+/// scrape and never read, scrapes normally meanwhile (every scrape must
+/// succeed), closes the stuck clients and measures serve's memory.
+fn stuck_clients(series: usize, clients: usize, settle_below: u64) -> Memory {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let d = big_dir(series);
+    let s = Server::start(d.path(), &[]);
+    let pid = s.child.id();
+    let first = s.get("/metrics", &[]);
+    assert_eq!(first.status, 200);
+    let body = first.body.len() as u64;
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = proc_status_bytes(pid, "VmRSS");
+    let one_scrape = proc_status_bytes(pid, "VmHWM");
+
+    let mut stuck = Command::new(crate::common::python())
+        .arg(crate::common::repo().join("tests/python/stuck_clients.py"))
+        .args([&s.addr, "/metrics", &clients.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(stuck.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "holding\n");
+    for _ in 0..3 {
+        let r = s.get("/metrics", &[]);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        // The same body, but for the exporter's own values.
+        assert!(
+            (r.body.len() as u64).abs_diff(body) < 100,
+            "{}",
+            r.body.len()
+        );
+    }
+    let held = proc_status_bytes(pid, "VmRSS");
+    drop(stuck.stdin.take());
+    assert!(stuck.wait().unwrap().success());
+    // Wait (not a timing assert) for the server to notice the closed
+    // connections and free their bodies.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut after = proc_status_bytes(pid, "VmRSS");
+    while after > settle_below + idle && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        after = proc_status_bytes(pid, "VmRSS");
+    }
+    let peak = proc_status_bytes(pid, "VmHWM");
+    assert_eq!(s.get("/metrics", &[]).status, 200);
+    let m = Memory {
+        body,
+        idle,
+        one_scrape,
+        held,
+        after,
+        peak,
+    };
+    eprintln!(
+        "series {series}, clients {clients}: body {:.1} MiB, idle {:.1} MiB, one scrape's peak {:.1} MiB, held {:.1} MiB, after {:.1} MiB, peak {:.1} MiB",
+        m.body as f64 / MIB as f64,
+        m.idle as f64 / MIB as f64,
+        m.one_scrape as f64 / MIB as f64,
+        m.held as f64 / MIB as f64,
+        m.after as f64 / MIB as f64,
+        m.peak as f64 / MIB as f64
+    );
+    m
+}
+
+#[test]
+fn serve_shares_one_body_among_clients_that_never_read() {
+    // About 6 MiB of exposition.
+    let m = stuck_clients(48_000, 24, 16 * MIB);
+    assert!(m.body > 5 * MIB, "{m:?}");
+    // 24 merges, or 24 clients holding a body each, would take 24 times
+    // more; one merge at a time and one shared body take at most one
+    // scrape's peak and a few bodies.
+    assert!(m.peak < m.one_scrape + 4 * m.body, "{m:?}");
+    assert!(m.after < m.idle + 16 * MIB, "{m:?}");
+}
+
+/// The full-scale check of `docs/reliability.md` (about 50 MB of
+/// exposition): run by `scripts/serve-memory.sh` on a release build.
+#[test]
+#[ignore = "full scale, minutes in a debug build: scripts/serve-memory.sh"]
+fn serve_memory_with_24_stuck_clients_full_scale() {
+    let m = stuck_clients(400_000, 24, 100 * MIB);
+    assert!(m.body > 45_000_000, "{m:?}");
+    assert!(m.peak < 500 * MIB, "{m:?}");
+    assert!(m.after < m.idle + 100 * MIB, "{m:?}");
+}
