@@ -12,6 +12,7 @@ mod auth;
 mod budget;
 mod deadline;
 mod flight;
+mod lifetime;
 mod render;
 mod warn;
 
@@ -86,6 +87,11 @@ pub struct Args {
     /// exporter must see the workers' pid namespace).
     #[arg(long = "collector.process")]
     process_metrics: bool,
+    /// Stop (as on SIGTERM) when the parent process ends: with
+    /// `prometheus-multiproc serve --exit-with-parent & exec gunicorn ...`
+    /// the exporter ends with gunicorn (Linux, PR_SET_PDEATHSIG).
+    #[arg(long = "exit-with-parent")]
+    exit_with_parent: bool,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -118,6 +124,9 @@ pub fn run(args: Args) -> CliResult {
     // Not `tune_malloc_for_scrapes`, which keeps freed memory for the next
     // scrape: a long-lived server must give the memory of a burst back.
     budget::tune_malloc();
+    if args.exit_with_parent {
+        lifetime::exit_with_parent()?;
+    }
     let dir = crate::metrics_dir(args.dir)?;
     std::fs::read_dir(&dir).map_err(|e| fail!("metrics directory {}: {e}", dir.display()))?;
     if !args.telemetry_path.starts_with('/') {

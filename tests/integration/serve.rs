@@ -100,11 +100,11 @@ struct Memory {
 /// Serves a directory of `series` series to `clients` clients that send a
 /// scrape and never read, scrapes normally meanwhile (every scrape must
 /// succeed), closes the stuck clients and measures serve's memory.
-fn stuck_clients(series: usize, clients: usize, settle_below: u64) -> Memory {
+fn stuck_clients(series: usize, clients: usize, settle_below: u64, extra: &[&str]) -> Memory {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let d = big_dir(series);
-    let s = Server::start(d.path(), &[]);
+    let s = Server::start(d.path(), extra);
     let pid = s.child.id();
     let first = s.get("/metrics", &[]);
     assert_eq!(first.status, 200);
@@ -171,7 +171,7 @@ fn stuck_clients(series: usize, clients: usize, settle_below: u64) -> Memory {
 #[test]
 fn serve_shares_one_body_among_clients_that_never_read() {
     // About 6 MiB of exposition.
-    let m = stuck_clients(48_000, 24, 16 * MIB);
+    let m = stuck_clients(48_000, 24, 16 * MIB, &[]);
     assert!(m.body > 5 * MIB, "{m:?}");
     // 24 merges, or 24 clients holding a body each, would take 24 times
     // more; one merge at a time and one shared body take at most one
@@ -185,8 +185,72 @@ fn serve_shares_one_body_among_clients_that_never_read() {
 #[test]
 #[ignore = "full scale, minutes in a debug build: scripts/serve-memory.sh"]
 fn serve_memory_with_24_stuck_clients_full_scale() {
-    let m = stuck_clients(400_000, 24, 100 * MIB);
+    let m = stuck_clients(400_000, 24, 100 * MIB, &["--web.timeout", "300"]);
     assert!(m.body > 45_000_000, "{m:?}");
     assert!(m.peak < 500 * MIB, "{m:?}");
     assert!(m.after < m.idle + 100 * MIB, "{m:?}");
+}
+
+/// True while process `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn serve_exit_with_parent_ends_with_the_app_of_the_shell_recipe() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let d = Dir::new();
+    // docs/sidecar.md's recipe, with `sleep` standing in for gunicorn.
+    let script = format!(
+        "{bin} serve --dir {dir} --web.listen-address 127.0.0.1:0 --exit-with-parent &\n\
+         echo $!\n\
+         exec sleep 600\n",
+        bin = env!("CARGO_BIN_EXE_prometheus-multiproc"),
+        dir = d.path().display(),
+    );
+    let mut app = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(app.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let serve: i32 = line.trim().parse().unwrap();
+    let mut err = BufReader::new(app.stderr.take().unwrap()).lines();
+    let listening = err.next().unwrap().unwrap();
+    let addr = listening
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .trim_end_matches("/metrics")
+        .to_string();
+    let r = crate::common::http_request(&addr, "GET", "/metrics", &[]).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(alive(serve));
+
+    // The app stops: the exporter stops too, cleanly.
+    kill(Pid::from_raw(app.id() as i32), Signal::SIGTERM).unwrap();
+    app.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alive(serve) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outlived = alive(serve);
+    if outlived {
+        let _ = kill(Pid::from_raw(serve), Signal::SIGKILL);
+    }
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("SIGTERM received")),
+        "{rest:?}"
+    );
+    assert!(!outlived, "serve {serve} outlived its app");
 }
