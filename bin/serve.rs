@@ -298,8 +298,33 @@ async fn respond(req: Request<Incoming>, st: Arc<State>) -> Resp {
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
         r
+    } else if path == "/-/healthy" {
+        text_response(StatusCode::OK, "Healthy.\n")
+    } else if path == "/-/ready" {
+        ready(&st)
     } else {
         text_response(StatusCode::NOT_FOUND, "404 page not found\n")
+    }
+}
+
+/// `/-/ready`: 200 while the metrics directory can be listed, else 503.
+fn ready(st: &State) -> Resp {
+    match std::fs::read_dir(&st.dir) {
+        Ok(_) => text_response(StatusCode::OK, "Ready.\n"),
+        Err(e) => {
+            let body = if st.error_details {
+                format!("Not ready: metrics directory {}: {e}\n", st.dir.display())
+            } else {
+                "Not ready: the metrics directory cannot be read\n".to_string()
+            };
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            r
+        }
     }
 }
 
@@ -412,7 +437,7 @@ fn landing_page(path: &str, dir: Option<&std::path::Path>) -> Bytes {
 <body>
 <h1>prometheus-multiproc</h1>
 <p>Merged multiprocess metrics of {dir}, read at every scrape.</p>
-<ul><li><a href=\"{path}\">Metrics</a></li></ul>
+<ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li><li><a href=\"/-/ready\">Readiness</a></li></ul>
 </body>
 </html>
 "

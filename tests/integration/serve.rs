@@ -254,3 +254,35 @@ fn serve_exit_with_parent_ends_with_the_app_of_the_shell_recipe() {
     );
     assert!(!outlived, "serve {serve} outlived its app");
 }
+
+#[test]
+fn serve_health_and_readiness_probes() {
+    let parent = Dir::new();
+    let dir = parent.path().join("metrics");
+    std::fs::create_dir(&dir).unwrap();
+    let s = Server::start(&dir, &[]);
+    let healthy = s.get("/-/healthy", &[]);
+    assert_eq!(
+        (healthy.status, healthy.text().as_str()),
+        (200, "Healthy.\n")
+    );
+    let ready = s.get("/-/ready", &[]);
+    assert_eq!((ready.status, ready.text().as_str()), (200, "Ready.\n"));
+    // The directory goes away: not ready, still healthy; and the scrape is
+    // a 500 that names the directory (on loopback only).
+    std::fs::remove_dir(&dir).unwrap();
+    let ready = s.get("/-/ready", &[]);
+    assert_eq!(ready.status, 503);
+    assert!(ready.text().contains("No such file"), "{}", ready.text());
+    assert_eq!(s.get("/-/healthy", &[]).status, 200);
+    let scrape = s.get("/metrics", &[]);
+    assert_eq!(scrape.status, 500);
+    assert!(
+        scrape.text().contains(dir.to_str().unwrap()),
+        "{}",
+        scrape.text()
+    );
+    std::fs::create_dir(&dir).unwrap();
+    assert_eq!(s.get("/-/ready", &[]).status, 200);
+    assert_eq!(s.get("/metrics", &[]).status, 200);
+}
