@@ -358,7 +358,8 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
         Ok(m) => m,
         Err(f) => return failure_response(&st, &f),
     };
-    match merged.body(wanted, &st.budget).await {
+    let names = render::requested_names(req.uri().query());
+    match merged.body(wanted, names, &st.budget).await {
         Ok(Ok(body)) => metrics_response(body, wanted),
         Ok(Err(OverBudget)) => text_response(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,5 +1,6 @@
 //! One merge for all the scrapes that arrive while it runs, and one encoded body per requested form, shared by every response that sends it.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -52,17 +53,27 @@ impl Merged {
 
     /// The body in the form `wanted`, encoded (on the blocking pool) by the
     /// first scrape that asks for it, while the others wait without holding
-    /// a thread, and charged to `budget` while any response holds it.
+    /// a thread, and charged to `budget` while any response holds it. A body
+    /// cut to `names` (`?name[]=`) is encoded for its scrape alone.
     pub async fn body(
         self: Arc<Self>,
         wanted: Wanted,
+        names: Option<HashSet<String>>,
         budget: &Arc<Budget>,
     ) -> Result<Result<Bytes, OverBudget>, Arc<Failure>> {
+        let me = Arc::clone(&self);
+        if let Some(names) = names {
+            let encoded = tokio::task::spawn_blocking(move || {
+                render::encode(&render::restrict(&me.families, &names), wanted)
+            })
+            .await
+            .map_err(|_| Arc::new(Failure::Panicked))?;
+            return Ok(budget.adopt(encoded));
+        }
         let mut bodies = self.bodies.lock().await;
         if let Some((_, b)) = bodies.iter().find(|(w, _)| *w == wanted) {
             return Ok(Ok(b.clone()));
         }
-        let me = Arc::clone(&self);
         let encoded = tokio::task::spawn_blocking(move || render::encode(&me.families, wanted))
             .await
             .map_err(|_| Arc::new(Failure::Panicked))?;

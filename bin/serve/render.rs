@@ -59,6 +59,42 @@ pub fn merge(
     Ok(families)
 }
 
+/// The sample names of `name[]` parameters in a query string, as
+/// prometheus_client reads them (`parse_qs`: `+` and `%XX` decoded, invalid
+/// UTF-8 replaced, empty values dropped); `None` when there are none.
+pub fn requested_names(query: Option<&str>) -> Option<HashSet<String>> {
+    let names: HashSet<String> = form_urlencoded::parse(query?.as_bytes())
+        .filter(|(k, v)| k == "name[]" && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// The families cut to the samples named in `names`, as prometheus_client's
+/// `Metric._restricted_metric` cuts them: a family keeps its name, help and
+/// type and only the samples whose name is listed, and is left out if none
+/// is.
+pub fn restrict(families: &[Family], names: &HashSet<String>) -> Vec<Family> {
+    families
+        .iter()
+        .filter_map(|f| {
+            let samples: Vec<Sample> = f
+                .samples
+                .iter()
+                .filter(|s| names.contains(&*s.name))
+                .cloned()
+                .collect();
+            (!samples.is_empty()).then(|| Family {
+                name: f.name.clone(),
+                help: f.help.clone(),
+                kind: f.kind,
+                gauge_mode: f.gauge_mode,
+                samples,
+            })
+        })
+        .collect()
+}
+
 /// The content type of a body in the form `wanted`.
 pub fn content_type(wanted: Wanted) -> &'static str {
     if wanted.openmetrics {
@@ -187,6 +223,24 @@ fn q_is_zero<'a>(params: impl Iterator<Item = &'a str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requested_names_read_like_parse_qs() {
+        let names = |q| {
+            let mut v: Vec<String> = requested_names(q).into_iter().flatten().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(None), Vec::<String>::new());
+        assert_eq!(names(Some("name[]=")), Vec::<String>::new());
+        assert_eq!(names(Some("other=a")), Vec::<String>::new());
+        assert_eq!(
+            names(Some(
+                "name[]=a_total&name%5B%5D=b+c&name[]=d%2Fe&x=1&name[]"
+            )),
+            ["a_total", "b c", "d/e"]
+        );
+    }
 
     #[test]
     fn negotiation() {

@@ -69,7 +69,7 @@ fn value_of_line(exposition: &str, series: &str) -> Option<f64> {
 /// A directory written by the library from two forked workers (the test
 /// process itself writes nothing there): a counter vec, a histogram vec, a
 /// livesum gauge (its writers are dead, so it is skipped) and a sum gauge.
-fn library_dir() -> Dir {
+pub(crate) fn library_dir() -> Dir {
     let d = Dir::new();
     for i in 0..2 {
         in_worker(|| {

@@ -286,3 +286,71 @@ fn serve_health_and_readiness_probes() {
     assert_eq!(s.get("/-/ready", &[]).status, 200);
     assert_eq!(s.get("/metrics", &[]).status, 200);
 }
+
+/// An exposition as a sorted list of families, each its lines sorted: equal
+/// for two outputs with the same families and samples in any order.
+fn families_any_order(text: &str) -> Vec<Vec<String>> {
+    let mut families: Vec<Vec<String>> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || families.is_empty() {
+            families.push(Vec::new());
+        }
+        families.last_mut().unwrap().push(line.to_string());
+    }
+    for f in &mut families {
+        f.sort();
+    }
+    families.sort();
+    families
+}
+
+#[test]
+fn serve_name_filter_cuts_families_like_prometheus_client() {
+    let d = crate::cli::library_dir();
+    let dir = d.path().to_str().unwrap();
+    let s = Server::start(d.path(), &[]);
+    let queries = [
+        "name[]=app_requests_total",
+        "name[]=app_latency_seconds_bucket&name[]=app_latency_seconds_count",
+        "name%5B%5D=app_queue&name[]=app_requests_total&other=1",
+        "name[]=app_latency_seconds_sum&name[]=app_queue",
+        // A family name that is no sample name selects nothing.
+        "name[]=app_requests",
+        "name[]=nothing",
+        "name[]=app+queue",
+    ];
+    for q in queries {
+        let py = crate::common::run_py("py_wsgi_scrape.py", &[dir, q]);
+        let (mode, py_body) = py.split_once('\n').unwrap();
+        assert_eq!(mode, "restricted");
+        let r = s.get(&format!("/metrics?{q}"), &[]);
+        assert_eq!(r.status, 200, "{q}");
+        let ours = r.text();
+        assert_eq!(
+            families_any_order(&ours),
+            families_any_order(py_body),
+            "{q}:\n{ours}\n---\n{py_body}"
+        );
+        if !q.contains("nothing")
+            && !q.contains("app_requests&")
+            && q != "name[]=app_requests"
+            && q != "name[]=app+queue"
+        {
+            assert!(!ours.is_empty(), "{q}");
+        }
+    }
+    // Without name[] (or with only empty ones) nothing is cut, and the
+    // exporter's own families can be asked for by sample name.
+    let all = s.get("/metrics?name[]=", &[]).text();
+    assert!(
+        all.contains("app_requests_total{") && all.contains("prometheus_multiproc_files_read ")
+    );
+    let own = s
+        .get("/metrics?name[]=prometheus_multiproc_files_read", &[])
+        .text();
+    assert!(
+        own.starts_with("# HELP prometheus_multiproc_files_read "),
+        "{own}"
+    );
+    assert_eq!(own.lines().count(), 3, "{own}");
+}
