@@ -15,6 +15,7 @@ mod flight;
 mod lifetime;
 mod render;
 mod warn;
+mod webconfig;
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -63,6 +64,12 @@ pub struct Args {
     /// Require HTTP basic auth; FILE holds one line `user:password`.
     #[arg(long = "web.basic-auth-file", value_name = "FILE")]
     basic_auth_file: Option<PathBuf>,
+    /// A web configuration file in the format of prometheus/exporter-toolkit:
+    /// TLS (tls_server_config: cert_file, key_file, client_auth_type,
+    /// client_ca_file, min_version, max_version), basic_auth_users with
+    /// bcrypt hashes, http_server_config.headers.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
     /// Require `Authorization: Bearer TOKEN`; FILE holds the token.
     #[arg(long = "web.bearer-token-file", value_name = "FILE")]
     bearer_token_file: Option<PathBuf>,
@@ -107,6 +114,10 @@ struct State {
     process_metrics: bool,
     telemetry_path: String,
     auth: Auth,
+    /// `basic_auth_users` of the web config file.
+    users: Option<Arc<webconfig::BasicUsers>>,
+    /// `http_server_config.headers` of the web config file.
+    extra_headers: Vec<(header::HeaderName, HeaderValue)>,
     timeout: Duration,
     scrapes: Arc<Semaphore>,
     flights: Flights,
@@ -139,6 +150,14 @@ pub fn run(args: Args) -> CliResult {
         args.basic_auth_file.as_deref(),
         args.bearer_token_file.as_deref(),
     )?;
+    let web = match &args.web_config_file {
+        Some(p) => Some(webconfig::WebConfig::load(p)?),
+        None => None,
+    };
+    let (tls, users, extra_headers) = match web {
+        Some(w) => (w.tls, w.users, w.headers),
+        None => (None, None, Vec::new()),
+    };
     let listener = bind(&args.listen_address)?;
     let addr = listener.local_addr()?;
     let timeout = Duration::from_secs_f64(args.timeout);
@@ -151,6 +170,8 @@ pub fn run(args: Args) -> CliResult {
         process_metrics: args.process_metrics,
         telemetry_path: args.telemetry_path,
         auth,
+        users,
+        extra_headers,
         timeout,
         scrapes: Arc::new(Semaphore::new(args.max_requests as usize)),
         flights: Flights::default(),
@@ -165,7 +186,7 @@ pub fn run(args: Args) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| fail!("starting the runtime: {e}"))?;
-    let result = runtime.block_on(serve(listener, addr, state));
+    let result = runtime.block_on(serve(listener, addr, state, tls));
     // A merge stuck on a hung file system must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
@@ -204,12 +225,14 @@ async fn serve(
     std_listener: std::net::TcpListener,
     addr: SocketAddr,
     state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> CliResult {
     use tokio::signal::unix::{SignalKind, signal};
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
-    eprintln!("listening on http://{addr}{}", state.telemetry_path);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("listening on {scheme}://{addr}{}", state.telemetry_path);
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -234,16 +257,32 @@ async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let io = TokioIo::new(deadline::WriteDeadline::new(stream, state.timeout));
+                let stream = deadline::WriteDeadline::new(stream, state.timeout);
                 let st = Arc::clone(&state);
                 let svc = hyper::service::service_fn(move |req| {
                     let st = Arc::clone(&st);
                     async move { Ok::<_, Infallible>(respond(req, st).await) }
                 });
-                let conn = graceful.watch(http.serve_connection(io, svc));
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                let tls = tls.clone();
+                let handshake_timeout = state.timeout.min(Duration::from_secs(30));
                 tokio::spawn(async move {
-                    // Errors here are the client's (reset, timeout, bad request).
-                    let _ = conn.await;
+                    // Errors here are the client's (reset, timeout, bad
+                    // request, failed handshake).
+                    match tls {
+                        None => {
+                            let conn = http.serve_connection(TokioIo::new(stream), svc);
+                            let _ = watcher.watch(conn).await;
+                        }
+                        Some(acceptor) => {
+                            let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                            if let Ok(Ok(tls_stream)) = handshake.await {
+                                let conn = http.serve_connection(TokioIo::new(tls_stream), svc);
+                                let _ = watcher.watch(conn).await;
+                            }
+                        }
+                    }
                 });
             }
         }
@@ -265,11 +304,36 @@ fn text_response(status: StatusCode, body: &'static str) -> Resp {
     r
 }
 
-/// Auth, method, then path: node_exporter's order.
+/// Every response, with the configured extra headers.
 async fn respond(req: Request<Incoming>, st: Arc<State>) -> Resp {
-    if !st.auth.allows(req.headers()) {
+    let mut r = route(req, Arc::clone(&st)).await;
+    for (name, value) in &st.extra_headers {
+        r.headers_mut().insert(name.clone(), value.clone());
+    }
+    r
+}
+
+/// True when the request carries credentials the server accepts (any of
+/// the configured ones), or none are required.
+async fn authorized(req: &Request<Incoming>, st: &Arc<State>) -> bool {
+    match &st.users {
+        None => st.auth.allows(req.headers()),
+        Some(users) => {
+            (!st.auth.is_open() && st.auth.allows(req.headers()))
+                || users.allows(req.headers()).await
+        }
+    }
+}
+
+/// Auth, method, then path: node_exporter's order.
+async fn route(req: Request<Incoming>, st: Arc<State>) -> Resp {
+    if !authorized(&req, &st).await {
         let mut r = text_response(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-        for c in st.auth.challenges() {
+        let mut challenges = st.auth.challenges();
+        if st.users.is_some() && !st.auth.has_basic() {
+            challenges.insert(0, auth::BASIC_CHALLENGE);
+        }
+        for c in challenges {
             r.headers_mut()
                 .append(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }

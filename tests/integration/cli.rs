@@ -142,7 +142,10 @@ impl Server {
         while Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
-                    if let Some(url) = line.strip_prefix("listening on http://") {
+                    if let Some(url) = line
+                        .strip_prefix("listening on http://")
+                        .or_else(|| line.strip_prefix("listening on https://"))
+                    {
                         let (addr, path) = url.split_at(url.find('/').unwrap());
                         return Ok(Server {
                             child,

@@ -7,4 +7,5 @@ mod cli;
 mod cli_process;
 mod common;
 mod serve;
+mod serve_tls;
 mod sidecar;
