@@ -7,6 +7,6 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 scripts/setup-python.sh >/dev/null
 export PYTHON="$repo/target/pyenv/bin/python"
-cargo test --release --all-features --test integration \
+cargo test --release -p prometheus-multiproc-cli --test cli \
     serve::serve_memory_with_24_stuck_clients_full_scale -- --ignored --nocapture 2>&1 |
     grep -E '^series|test result|panicked'
