@@ -1,12 +1,14 @@
 //! `serve`: an HTTP exporter that merges the metrics directory at every scrape, with node_exporter's conventions.
 //!
 //! One tokio runtime with two threads accepts connections and speaks
-//! HTTP/1.1 (hyper); each merge runs on the blocking pool, so concurrent
-//! scrapes proceed in parallel and never stall the accept loop. Slow clients
-//! are bounded three ways: the request head must arrive within the header
-//! timeout (which also closes idle keep-alive connections), a scrape must
-//! finish within `--web.timeout` (else 503), and a response write that makes
-//! no progress for `--web.timeout` closes the connection.
+//! HTTP/1.1 (hyper), over TLS if `--web.config.file` asks for it. Merges run
+//! on the blocking pool, one at a time: scrapes that arrive while one runs
+//! share its result and its encoded bodies (`flight`), which count against
+//! the response memory budget (`budget`). Slow clients are bounded three
+//! ways: the request head must arrive within the header timeout (which also
+//! closes idle keep-alive connections), a scrape must finish within
+//! `--web.timeout` (else 503), and a response write that makes no progress
+//! for `--web.timeout` closes the connection.
 
 mod auth;
 mod budget;
