@@ -456,7 +456,7 @@ fn failure_response(st: &State, f: &Failure) -> Resp {
     match f {
         Failure::Error(e) => {
             st.warned
-                .warn(WarnKind::ScrapeFailed, format!("scrape failed: {e}"));
+                .warn(WarnKind::SCRAPE_FAILED, format!("scrape failed: {e}"));
             let mut r = Response::new(Full::new(Bytes::from(error_body(e, st.error_details))));
             *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             r.headers_mut().insert(

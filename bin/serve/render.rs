@@ -29,7 +29,7 @@ pub fn merge(
         .with_process_metrics(process_metrics)
         .collect_families()?;
     for w in &scrape.warnings {
-        warned.warn(WarnKind::File, w.to_string());
+        warned.warn(WarnKind::of(&w.kind), w.to_string());
     }
     let mut families = scrape.families;
     let own = own_families(&scrape.stats, start.elapsed().as_secs_f64(), warned);
@@ -45,7 +45,7 @@ pub fn merge(
                 || f.samples.iter().any(|s| taken.contains(&*s.name));
             if clash {
                 warned.warn(
-                    WarnKind::NameClash,
+                    WarnKind::NAME_CLASH,
                     format!(
                         "the application has a metric named {}: the exporter's own is left out",
                         f.name

@@ -180,7 +180,7 @@ impl Drop for Server {
 /// `prometheus_multiproc_*` lines, checking that the latter are exactly the
 /// five gauge families, each with HELP, TYPE gauge and one sample, then the
 /// counter `warnings_total` with one sample per kind (returned as
-/// `warnings_total{kind="…"}`).
+/// `prometheus_multiproc_warnings_total{kind="…"}`).
 pub(crate) fn split_own(body: &str) -> (&str, Vec<(String, f64)>) {
     let at = body
         .find("# HELP prometheus_multiproc_")
@@ -225,7 +225,23 @@ pub(crate) fn split_own(body: &str) -> (&str, Vec<(String, f64)>) {
         .contains(&ty.to_string()),
         "{ty}"
     );
-    for kind in ["file", "scrape_failed", "name_clash"] {
+    let kinds = [
+        "corrupt",
+        "not_regular_file",
+        "symbolic_link",
+        "vanished",
+        "unreadable",
+        "too_large",
+        "shrank",
+        "read_aborted",
+        "type_conflict",
+        "mixed_gauge_modes",
+        "process_metric_shadowed",
+        "other",
+        "scrape_failed",
+        "name_clash",
+    ];
+    for kind in kinds {
         let series = format!("{w}{{kind=\"{kind}\"}}");
         let sample = it.next().unwrap();
         let v = sample
@@ -539,13 +555,13 @@ fn serve_body_is_collect_plus_own_families() {
     assert_eq!(own_value(&own, "series_merged"), samples as f64);
     let secs = own_value(&own, "scrape_duration_seconds");
     assert!(secs > 0.0 && secs < 10.0, "{secs}");
-    assert_eq!(own_value(&own, r#"warnings_total{kind="file"}"#), 1.0);
+    assert_eq!(own_value(&own, r#"warnings_total{kind="corrupt"}"#), 1.0);
     assert_eq!(own_value(&own, r#"warnings_total{kind="name_clash"}"#), 0.0);
     // The corrupt file is reported once on stderr, not at every scrape, and
     // counted at every scrape.
     let body = s.get("/metrics", &[]).text();
     let (_, own) = split_own(&body);
-    assert_eq!(own_value(&own, r#"warnings_total{kind="file"}"#), 2.0);
+    assert_eq!(own_value(&own, r#"warnings_total{kind="corrupt"}"#), 2.0);
     let warnings = || {
         s.log
             .lock()

@@ -42,7 +42,7 @@ fn serve_rate_limits_many_distinct_warnings_and_counts_them() {
         assert_eq!(r.status, 200);
         let body = r.text();
         let (_, own) = split_own(&body);
-        last = own_value(&own, r#"warnings_total{kind="file"}"#);
+        last = own_value(&own, r#"warnings_total{kind="corrupt"}"#);
     }
     // Every warning is counted, at every scrape.
     assert_eq!(last, 3.0 * files as f64);
