@@ -108,8 +108,9 @@ pub fn metrics_dir(arg: Option<PathBuf>) -> CliResult<PathBuf> {
     }
 }
 
-/// Tunes glibc's allocator for scrapes, in `collect` and `serve` (this
-/// process's own choice; the library never changes allocator settings).
+/// Tunes glibc's allocator for one scrape, in `collect` (this process's own
+/// choice; the library never changes allocator settings). `serve` does not:
+/// a long-lived server gives memory back instead (`serve::budget`).
 ///
 /// A scrape allocates and frees megabytes in bursts (each unit of work's
 /// tables are freed when it is done). By default glibc gives the top of the
@@ -120,8 +121,7 @@ pub fn metrics_dir(arg: Option<PathBuf>) -> CliResult<PathBuf> {
 /// only blocks over 64 MiB get mappings of their own. `collect` of the
 /// 64-worker directory, 60 alternating runs: quartiles 20.9-24.5 ms before,
 /// 19.9-23.6 ms after (medians 21.4 and 21.2 ms), 1,825 page faults before
-/// and 1,550 after. A `serve` process keeps the memory of its largest
-/// scrape for the next one.
+/// and 1,550 after.
 pub fn tune_malloc_for_scrapes() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only sets glibc malloc parameters (these three are

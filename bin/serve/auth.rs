@@ -96,11 +96,16 @@ impl Auth {
         false
     }
 
+    /// True when a basic-auth file is configured.
+    pub fn has_basic(&self) -> bool {
+        self.basic.is_some()
+    }
+
     /// The `WWW-Authenticate` challenges for a 401.
     pub fn challenges(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         if self.basic.is_some() {
-            v.push("Basic realm=\"prometheus-multiproc\", charset=\"UTF-8\"");
+            v.push(BASIC_CHALLENGE);
         }
         if self.bearer.is_some() {
             v.push("Bearer realm=\"prometheus-multiproc\"");
@@ -108,6 +113,9 @@ impl Auth {
         v
     }
 }
+
+/// The `WWW-Authenticate` challenge for basic auth.
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"prometheus-multiproc\", charset=\"UTF-8\"";
 
 /// The library's one constant-time comparison, shared with its axum endpoint.
 pub use prometheus_multiproc::integrations::auth::constant_time_eq;

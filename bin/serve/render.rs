@@ -3,63 +3,39 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Instant;
 
-use prometheus_multiproc::encoding::{Negotiated, NegotiationError};
+use prometheus_multiproc::MultiProcessCollector;
+use prometheus_multiproc::Stats;
+use prometheus_multiproc::encoding::Negotiated;
+use prometheus_multiproc::integrations::NameFilter;
 use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
-use prometheus_multiproc::{MultiProcessCollector, Stats};
 
-/// What the client asked for.
+use super::warn::{WarnKind, Warned};
+
+/// What the client asked for: the negotiated format and escaping, and
+/// whether to compress. Also the key of the bodies a merge shares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
-    /// The `Accept` header's answer (an error fails the scrape).
-    pub format: Result<Negotiated, NegotiationError>,
+    pub format: Negotiated,
     pub gzip: bool,
 }
 
-/// An encoded response body.
-pub struct Rendered {
-    pub body: Vec<u8>,
-    pub content_type: String,
-    pub gzip: bool,
-}
-
-/// Remembers which warnings were printed, so that a corrupt file is reported
-/// once, not at every scrape.
-#[derive(Default)]
-pub struct Warned(Mutex<HashSet<String>>);
-
-impl Warned {
-    /// Prints `msg` on stderr unless it was printed before.
-    pub fn warn(&self, msg: String) {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= 10_000 {
-            seen.clear();
-        }
-        if seen.insert(msg.clone()) {
-            eprintln!("prometheus-multiproc: warning: {msg}");
-        }
-    }
-}
-
-/// Merges `dir` and encodes the result with the exporter's own families.
-pub fn render(
+/// Merges `dir` and appends the exporter's own families.
+pub fn merge(
     dir: &Path,
     process_metrics: bool,
-    wanted: Wanted,
     warned: &Warned,
-) -> prometheus_multiproc::Result<Rendered> {
-    let format = wanted.format?;
+) -> prometheus_multiproc::Result<Vec<Family>> {
     let start = Instant::now();
     let scrape = MultiProcessCollector::new(dir)?
         .with_process_metrics(process_metrics)
         .collect_families()?;
     for w in &scrape.warnings {
-        warned.warn(w.to_string());
+        warned.warn(WarnKind::of(&w.kind), w.to_string());
     }
     let mut families = scrape.families;
-    let own = own_families(&scrape.stats, start.elapsed().as_secs_f64());
+    let own = own_families(&scrape.stats, start.elapsed().as_secs_f64(), warned);
     // Names the application's families already show, in any form.
     let taken: HashSet<&str> = families
         .iter()
@@ -68,37 +44,50 @@ pub fn render(
     let own: Vec<Family> = own
         .into_iter()
         .filter(|f| {
-            let clash = taken.contains(f.name.as_str());
+            let clash = taken.contains(f.name.as_str())
+                || f.samples.iter().any(|s| taken.contains(&*s.name));
             if clash {
-                warned.warn(format!(
-                    "the application has a metric named {}: the exporter's own is left out",
-                    f.name
-                ));
+                warned.warn(
+                    WarnKind::NAME_CLASH,
+                    format!(
+                        "the application has a metric named {}: the exporter's own is left out",
+                        f.name
+                    ),
+                );
             }
             !clash
         })
         .collect();
     families.extend(own);
+    Ok(families)
+}
 
+/// The families cut to the samples `filter` names (`?name[]=`), as
+/// prometheus_client's `Metric._restricted_metric` cuts them.
+pub fn restrict(families: &[Family], filter: &NameFilter) -> Vec<Family> {
+    let mut cut = families.to_vec();
+    filter.restrict(&mut cut);
+    cut
+}
+
+/// Encodes `families` in the form `wanted` (compressed if asked).
+pub fn encode(families: &[Family], wanted: &Wanted) -> Vec<u8> {
     let mut body = Vec::new();
-    format.encode(&families, &mut body);
+    wanted.format.encode(families, &mut body);
     if wanted.gzip {
         let mut gz = flate2::write::GzEncoder::new(
             Vec::with_capacity(body.len() / 4),
             flate2::Compression::fast(),
         );
+        // UNWRAP: writing to a Vec cannot fail.
         gz.write_all(&body).expect("writing to a Vec cannot fail");
         body = gz.finish().expect("writing to a Vec cannot fail");
     }
-    Ok(Rendered {
-        body,
-        content_type: format.content_type().to_owned(),
-        gzip: wanted.gzip,
-    })
+    body
 }
 
 /// The exporter's own families, all gauges (they describe this scrape).
-pub fn own_families(stats: &Stats, seconds: f64) -> Vec<Family> {
+pub fn own_families(stats: &Stats, seconds: f64, warned: &Warned) -> Vec<Family> {
     let gauge = |name: &str, help: &str, value: f64| Family {
         name: name.to_string(),
         help: help.to_string(),
@@ -136,7 +125,30 @@ pub fn own_families(stats: &Stats, seconds: f64) -> Vec<Family> {
             "Samples in the merged output of this scrape, the exporter's own not included.",
             stats.samples as f64,
         ),
+        warnings_family(warned),
     ]
+}
+
+/// `prometheus_multiproc_warnings_total{kind}`: warnings since startup,
+/// printed or not.
+fn warnings_family(warned: &Warned) -> Family {
+    let name = "prometheus_multiproc_warnings_total";
+    Family {
+        name: "prometheus_multiproc_warnings".to_string(),
+        help: "Warnings reported by the exporter since it started, printed or not.".to_string(),
+        kind: FamilyKind::Counter,
+        gauge_mode: None,
+        samples: warned
+            .counts()
+            .into_iter()
+            .map(|(kind, n)| Sample {
+                name: name.into(),
+                labels: vec![("kind".into(), kind.label().into())],
+                // CAST: a count of warnings stays far below 2^53.
+                value: n as f64,
+            })
+            .collect(),
+    }
 }
 
 /// True when the `Accept-Encoding` header allows gzip (`gzip` or `*` with a
@@ -171,7 +183,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn negotiation() {
+    fn gzip_negotiation() {
         assert!(wants_gzip("gzip"));
         assert!(wants_gzip("deflate, gzip;q=1.0, *;q=0.5"));
         assert!(!wants_gzip("gzip;q=0"));

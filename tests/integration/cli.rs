@@ -22,7 +22,7 @@ use crate::common::{
 const BIN: &str = env!("CARGO_BIN_EXE_prometheus-multiproc");
 
 /// The command, with no metrics directory in its environment.
-fn cmd(args: &[&str]) -> Command {
+pub(crate) fn cmd(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args)
         .env_remove("PROMETHEUS_MULTIPROC_DIR")
@@ -71,7 +71,7 @@ fn value_of_line(exposition: &str, series: &str) -> Option<f64> {
 /// A directory written by the library from two forked workers (the test
 /// process itself writes nothing there): a counter vec, a histogram vec, a
 /// livesum gauge (its writers are dead, so it is skipped) and a sum gauge.
-fn library_dir() -> Dir {
+pub(crate) fn library_dir() -> Dir {
     let d = Dir::new();
     for i in 0..2 {
         in_worker(|| {
@@ -103,19 +103,19 @@ fn library_dir() -> Dir {
 }
 
 /// A `serve` process on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    path: String,
-    log: Arc<Mutex<Vec<String>>>,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
+    pub(crate) path: String,
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    fn start(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Server {
         Self::try_start(dir, extra).expect("serve starts")
     }
 
-    fn try_start(dir: &Path, extra: &[&str]) -> Result<Server, String> {
+    pub(crate) fn try_start(dir: &Path, extra: &[&str]) -> Result<Server, String> {
         let mut args = vec![
             "serve",
             "--dir",
@@ -144,7 +144,10 @@ impl Server {
         while Instant::now() < deadline {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
-                    if let Some(url) = line.strip_prefix("listening on http://") {
+                    if let Some(url) = line
+                        .strip_prefix("listening on http://")
+                        .or_else(|| line.strip_prefix("listening on https://"))
+                    {
                         let (addr, path) = url.split_at(url.find('/').unwrap());
                         return Ok(Server {
                             child,
@@ -163,7 +166,7 @@ impl Server {
         Err(format!("{status}: {:?}", log.lock().unwrap()))
     }
 
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    pub(crate) fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
         http_request(&self.addr, "GET", path, headers).expect("GET")
     }
 }
@@ -177,8 +180,10 @@ impl Drop for Server {
 
 /// Splits a `serve` body into the application's part and the exporter's own
 /// `prometheus_multiproc_*` lines, checking that the latter are exactly the
-/// five families, each with HELP, TYPE gauge and one sample.
-fn split_own(body: &str) -> (&str, Vec<(String, f64)>) {
+/// five gauge families, each with HELP, TYPE gauge and one sample, then the
+/// counter `warnings_total` with one sample per kind (returned as
+/// `prometheus_multiproc_warnings_total{kind="…"}`).
+pub(crate) fn split_own(body: &str) -> (&str, Vec<(String, f64)>) {
     let at = body
         .find("# HELP prometheus_multiproc_")
         .expect("own families present");
@@ -202,11 +207,55 @@ fn split_own(body: &str) -> (&str, Vec<(String, f64)>) {
             .unwrap_or_else(|| panic!("{sample:?}"));
         values.push((n.to_string(), v.parse().unwrap()));
     }
+    let w = "prometheus_multiproc_warnings_total";
+    // Text format 0.0.4 names the counter family with `_total`, OpenMetrics
+    // without.
+    let family = ["# HELP {w} ", "# HELP prometheus_multiproc_warnings "];
+    let help = it.next().unwrap();
+    assert!(
+        family
+            .iter()
+            .any(|f| help.starts_with(&f.replace("{w}", w))),
+        "{help}"
+    );
+    let ty = it.next().unwrap();
+    assert!(
+        [
+            format!("# TYPE {w} counter"),
+            "# TYPE prometheus_multiproc_warnings counter".into()
+        ]
+        .contains(&ty.to_string()),
+        "{ty}"
+    );
+    let kinds = [
+        "corrupt",
+        "not_regular_file",
+        "symbolic_link",
+        "vanished",
+        "unreadable",
+        "too_large",
+        "shrank",
+        "read_aborted",
+        "type_conflict",
+        "mixed_gauge_modes",
+        "process_metric_shadowed",
+        "other",
+        "scrape_failed",
+        "name_clash",
+    ];
+    for kind in kinds {
+        let series = format!("{w}{{kind=\"{kind}\"}}");
+        let sample = it.next().unwrap();
+        let v = sample
+            .strip_prefix(&format!("{series} "))
+            .unwrap_or_else(|| panic!("{sample:?}"));
+        values.push((series, v.parse().unwrap()));
+    }
     assert_eq!(it.next(), None, "nothing after the own families: {own}");
     (app, values)
 }
 
-fn own_value(own: &[(String, f64)], name: &str) -> f64 {
+pub(crate) fn own_value(own: &[(String, f64)], name: &str) -> f64 {
     own.iter()
         .find(|(n, _)| n == &format!("prometheus_multiproc_{name}"))
         .unwrap()
@@ -534,8 +583,13 @@ fn serve_body_is_collect_plus_own_families() {
     assert_eq!(own_value(&own, "series_merged"), samples as f64);
     let secs = own_value(&own, "scrape_duration_seconds");
     assert!(secs > 0.0 && secs < 10.0, "{secs}");
-    // The corrupt file is reported once on stderr, not at every scrape.
-    s.get("/metrics", &[]);
+    assert_eq!(own_value(&own, r#"warnings_total{kind="corrupt"}"#), 1.0);
+    assert_eq!(own_value(&own, r#"warnings_total{kind="name_clash"}"#), 0.0);
+    // The corrupt file is reported once on stderr, not at every scrape, and
+    // counted at every scrape.
+    let body = s.get("/metrics", &[]).text();
+    let (_, own) = split_own(&body);
+    assert_eq!(own_value(&own, r#"warnings_total{kind="corrupt"}"#), 2.0);
     let warnings = || {
         s.log
             .lock()

@@ -8,4 +8,6 @@ mod cli;
 mod cli_negotiation;
 mod cli_process;
 mod common;
+mod serve;
+mod serve_tls;
 mod sidecar;

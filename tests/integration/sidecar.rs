@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::common::{Dir, free_port, http_request, python, repo, run_py};
 
 /// A child process killed (and reaped) when dropped.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -57,7 +57,7 @@ fn start_serve(dir: &Path) -> (Proc, String) {
 }
 
 /// Waits until `GET path` on `addr` answers 200.
-fn wait_http(addr: &str, path: &str, what: &str) {
+pub(crate) fn wait_http(addr: &str, path: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = http_request(addr, "GET", path, &[])
