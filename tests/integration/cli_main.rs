@@ -4,6 +4,8 @@
 #![allow(unsafe_code)]
 
 mod cli;
+mod cli_bounded;
 mod cli_process;
 mod common;
 mod sidecar;
+mod sparse_fixture;

@@ -5,6 +5,7 @@
 mod api;
 #[cfg(feature = "axum")]
 mod axum_endpoint;
+mod bounded_read;
 mod common;
 mod info_enum;
 #[cfg(feature = "tower")]
@@ -12,4 +13,5 @@ mod integrations;
 mod interop;
 mod process_metrics;
 mod reliability;
+mod sparse_fixture;
 mod writer;
