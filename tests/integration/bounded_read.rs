@@ -35,6 +35,8 @@ fn eight_scrapes_of_a_sparse_file_in_one_gib_of_address_space() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}\n{stdout}\n{stderr}", out.status);
     assert!(stdout.contains("8 scrapes alike"), "{stdout}\n{stderr}");
+    let line = stdout.lines().find(|l| l.contains("8 scrapes alike"));
+    eprintln!("{}", line.unwrap_or_default());
 }
 
 /// The child: limits its address space to 1 GiB, then scrapes `dir` on 8
@@ -66,7 +68,12 @@ fn eight_scrapes(dir: &Path) {
         assert_eq!(scrape.warnings.len(), 1);
         assert!(scrape.warnings[0].path.ends_with("counter_666.db"));
     }
-    println!("8 scrapes alike");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap_or("");
+    println!("8 scrapes alike ({hwm})");
 }
 
 /// FIFOs, device nodes and symbolic links named like metrics files are
