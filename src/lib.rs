@@ -98,7 +98,7 @@ pub use collect::dead::{
     Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,
     remove_dead_live_files,
 };
-pub use collect::{MAX_FILE_SIZE, to_metric_families};
+pub use collect::{MAX_FILE_SIZE, READ_BUDGET, to_metric_families};
 pub use error::{Error, Result};
 pub use format::GaugeMode;
 pub use merge::{Family, FamilyKind, Sample};

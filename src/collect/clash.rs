@@ -112,11 +112,10 @@ pub(crate) fn warnings(
 
 /// The family with the files of its type that hold entries of its metric.
 fn clashing(dirfd: &File, names: &[(String, FileKind)], f: &Family) -> ClashingMetric {
-    let mut buf = Vec::new();
     let mut files = Vec::new();
     let mut more_files = 0usize;
     for (name, kind) in names {
-        if FamilyKind::of(*kind) != f.kind || !holds_metric(dirfd, name, *kind, &f.name, &mut buf) {
+        if FamilyKind::of(*kind) != f.kind || !holds_metric(dirfd, name, *kind, &f.name) {
             continue;
         }
         if files.len() < FILES_SHOWN {
@@ -134,12 +133,16 @@ fn clashing(dirfd: &File, names: &[(String, FileKind)], f: &Family) -> ClashingM
 }
 
 /// Whether the file `name` has an entry of metric `metric`; unreadable or
-/// corrupt files (warned about by the merge already) count as not.
-fn holds_metric(dirfd: &File, name: &str, kind: FileKind, metric: &str, buf: &mut Vec<u8>) -> bool {
-    let Ok(used) = super::read::read_image(dirfd, name, kind, buf) else {
+/// corrupt files (warned about by the merge already) count as not, and so
+/// do files that would only be read in windows (holes, or no lease from the
+/// read budget): this check is for naming files in a warning, and never
+/// reads more than the budget allows.
+fn holds_metric(dirfd: &File, name: &str, kind: FileKind, metric: &str) -> bool {
+    let buf = super::budget::ImageBuf::new(&super::budget::GLOBAL);
+    let Ok(Some(image)) = super::read::read_ahead_image(dirfd, name, kind, buf) else {
         return false;
     };
-    let Ok(entries) = Entries::new(&buf[..used]) else {
+    let Ok(entries) = Entries::new(&image) else {
         return false;
     };
     entries

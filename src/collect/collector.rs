@@ -7,14 +7,28 @@
 //!   (`counter_{pid}.db`, `gauge_{mode}_{pid}.db`, ...); anything else is
 //!   ignored. Files are merged in directory listing order, as prometheus_client
 //!   globs them, so that sums round exactly as Python's do.
-//! * The directory is opened once per scrape, and each file in it with
-//!   `openat(O_NOFOLLOW | O_NONBLOCK)` (symbolic links, FIFOs and other
-//!   non-regular files are skipped with a warning), read with positional
-//!   reads into one reused buffer, and closed before the next is opened: one
-//!   descriptor at a time per merging thread, however many files there are.
-//!   Files are never mapped, so a file truncated while being read cannot
-//!   crash the reader, and no more than the file's size (at most
-//!   [`MAX_FILE_SIZE`]) is ever allocated.
+//! * The directory is opened once per scrape. Symbolic links, FIFOs,
+//!   devices and other non-regular files are skipped with a warning and
+//!   never opened: their type is known from the directory listing (`d_type`,
+//!   or `lstat` where the file system does not fill it in). Names that would
+//!   be a metrics file's but are not UTF-8 are skipped with a warning. Each
+//!   file is opened with `openat(O_NOFOLLOW | O_NONBLOCK)` (and checked again
+//!   with `fstat`, in case it was replaced), read with positional reads into
+//!   one reused buffer, and closed before the next is opened: one descriptor
+//!   at a time per merging thread, however many files there are. Files are
+//!   never mapped, so a file truncated while being read cannot crash the
+//!   reader.
+//! * Memory is bounded by what is really on disk and by a process-wide
+//!   budget ([`READ_BUDGET`](crate::READ_BUDGET)). A file is read whole only if its `used` bytes
+//!   are all allocated on disk (`st_blocks`) and its buffer can get a lease
+//!   from the budget that all scrapes of the process share; otherwise
+//!   (a sparse file, or no budget left) it is read and parsed in windows of
+//!   1 MiB, stopping at the first corrupt entry (a hole reads as zeros, and
+//!   zeros where an entry should be are corrupt). Both ways give the same
+//!   result. A buffer that cannot be allocated skips the file with a
+//!   warning, never aborts the process. Files larger than
+//!   [`MAX_FILE_SIZE`](crate::MAX_FILE_SIZE)
+//!   and keys longer than 1 MiB are skipped.
 //! * Directories of 32 files or more are merged on as many threads as
 //!   `available_parallelism` allows (at most 16), each taking the files of
 //!   one kind (counters, histograms, one gauge mode, ...) at a time, merging
@@ -41,8 +55,9 @@
 //!
 //! Where the result differs from prometheus_client's: Python fails the whole
 //! scrape on a corrupt or empty file, on a vanished file of a non-live type,
-//! and on a bad histogram bound, and follows symbolic links; we skip the file
-//! and warn. See [`merge`](crate::merge) for merge-order details.
+//! and on a bad histogram bound, follows symbolic links, reads keys of any
+//! length, and reads files whose names are not UTF-8; we skip the file and
+//! warn. See [`merge`](crate::merge) for merge-order details.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -50,8 +65,10 @@ use std::time::{Duration, Instant};
 
 use prometheus::proto;
 
+use super::budget::{self, Budget, ImageBuf};
 use super::convert::to_metric_families;
 use super::encoded::Encoded;
+use super::read::{Skipped, not_regular};
 pub use super::warning::{Warning, WarningKind};
 use crate::encoding::Negotiated;
 use crate::encoding::text;
@@ -154,6 +171,8 @@ impl Scrape {
 pub struct MultiProcessCollector {
     pub(super) dir: PathBuf,
     pub(super) process_metrics: bool,
+    /// Leases for file images: the process's (tests use their own).
+    pub(super) budget: &'static Budget,
 }
 
 impl MultiProcessCollector {
@@ -165,6 +184,7 @@ impl MultiProcessCollector {
         Ok(MultiProcessCollector {
             dir: dir.to_path_buf(),
             process_metrics: false,
+            budget: &budget::GLOBAL,
         })
     }
 
@@ -189,6 +209,7 @@ impl MultiProcessCollector {
         Ok(MultiProcessCollector {
             dir: crate::env::dir_from_env()?,
             process_metrics: false,
+            budget: &budget::GLOBAL,
         })
     }
 
@@ -239,16 +260,7 @@ impl MultiProcessCollector {
     fn scrape(&self, format: Option<Encoder>) -> Result<(Scrape, Encoded)> {
         let start = Instant::now();
         let dirfd = super::open::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let mut names: Vec<(String, FileKind)> = Vec::new();
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some((kind, _)) = naming::parse_file_name(name) {
-                names.push((name.to_owned(), kind));
-            }
-        }
+        let (names, skipped) = self.scan()?;
         // No sorting: files are merged in directory listing order, which is
         // the order prometheus_client's glob sees them in, so that float sums
         // round exactly as Python's do (addition is not associative).
@@ -256,7 +268,8 @@ impl MultiProcessCollector {
         // Process metrics join the families after the merge: encode then.
         let early = format.filter(|_| !self.process_metrics);
         let threads = crate::env::collect_threads();
-        let (mut families, mut st, mut encoded) = self.merge_all(&dirfd, &names, threads, early);
+        let (mut families, mut st, mut encoded) =
+            self.merge_all(&dirfd, &names, skipped, threads, early);
         if self.process_metrics {
             let files = names.iter().map(|(n, _)| n.as_str());
             crate::collect::procfs::append(&self.dir, files, &mut families, &mut st.warnings);
@@ -276,6 +289,43 @@ impl MultiProcessCollector {
             stats: st.stats,
         };
         Ok((scrape, encoded))
+    }
+
+    /// Lists the metrics files of the directory in listing order, with the
+    /// warnings for those skipped without being opened: not regular files
+    /// (known from `d_type`, or `lstat` where the file system does not say),
+    /// and names that are not UTF-8.
+    pub(super) fn scan(&self) -> Result<(Vec<(String, FileKind)>, Skipped)> {
+        let mut names: Vec<(String, FileKind)> = Vec::new();
+        let mut skipped = Vec::new();
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let os_name = entry.file_name();
+            let Some(name) = os_name.to_str() else {
+                // A metrics file's name but for its bytes: prometheus_client
+                // would read it; we cannot name its pid.
+                if naming::parse_file_name(&os_name.to_string_lossy()).is_some() {
+                    skipped.push((entry.path(), WarningKind::NonUtf8Name));
+                }
+                continue;
+            };
+            let Some((kind, _)) = naming::parse_file_name(name) else {
+                continue;
+            };
+            match entry.file_type() {
+                Ok(t) if !t.is_file() => skipped.push((entry.path(), not_regular(t))),
+                // A regular file, or one that vanished (opening says which).
+                _ => names.push((name.to_owned(), kind)),
+            }
+        }
+        Ok((names, skipped))
+    }
+
+    /// An empty buffer for file images, leasing from this collector's
+    /// budget.
+    pub(super) fn image_buf(&self) -> ImageBuf {
+        ImageBuf::new(self.budget)
     }
 
     /// Collects and writes the Prometheus text format (byte-compatible with

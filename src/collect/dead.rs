@@ -115,7 +115,9 @@ pub fn remove_dead_live_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let Some((FileKind::Gauge(mode), _)) = naming::parse_file_name(name) else {
             continue;
         };
-        if !mode.is_live() {
+        // Never open what is not a regular file (a FIFO, a device): the
+        // type comes from the listing (`d_type`, else `lstat`).
+        if !mode.is_live() || !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
         let path = entry.path();

@@ -1,5 +1,6 @@
 //! Collecting: the collector API, reading the files, merging them in parallel, liveness of workers, and per-process metrics.
 
+mod budget;
 pub(crate) mod clash;
 pub(crate) mod collector;
 mod convert;
@@ -15,5 +16,6 @@ mod scrape;
 mod tests;
 mod warning;
 
+pub use budget::READ_BUDGET;
 pub use convert::to_metric_families;
 pub use read::MAX_FILE_SIZE;

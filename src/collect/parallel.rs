@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use super::budget::{Budget, ImageBuf};
 use super::collector::{MultiProcessCollector, Stats};
 use super::encoded::Encoded;
 use super::placement;
-use super::read::{Read, Skip, read_image};
+use super::read::{Read, Skip, Skipped, read_ahead_image};
 use super::scrape::ScrapeState;
 use super::warning::{Warning, WarningKind};
 use crate::encoding::text::Encoder;
@@ -19,11 +20,12 @@ use crate::merge::{Family, Position};
 impl MultiProcessCollector {
     /// Reads and merges `names` (in directory order), on up to `threads`
     /// threads: see [`units`]. With `format`, also returns the families
-    /// encoded.
+    /// encoded. `skipped` are the files skipped unopened, and why.
     pub(super) fn merge_all(
         &self,
         dirfd: &File,
         names: &[(String, FileKind)],
+        skipped: Skipped,
         threads: usize,
         format: Option<Encoder>,
     ) -> (Vec<Family>, Part, Encoded) {
@@ -32,10 +34,10 @@ impl MultiProcessCollector {
         // One thread per unit, and one more to read ahead for them.
         let threads = threads.min(units.len() + 1);
         let parts = if threads < 2 || names.len() < PARALLEL_MIN_FILES {
-            vec![self.merge_files(dirfd, names, &all, &mut Vec::new(), format, None)]
+            vec![self.merge_files(dirfd, names, &all, &mut self.image_buf(), format, None)]
         } else {
             let next = AtomicUsize::new(0);
-            let aheads = ReadAheads::new(&units);
+            let aheads = ReadAheads::new(&units, self.budget);
             let work = || self.merge_units(dirfd, names, &units, &aheads, &next, format);
             let spawner_cpu = placement::current_cpu();
             let helper = || {
@@ -67,12 +69,18 @@ impl MultiProcessCollector {
             // directory order on one thread, so that the conflict is decided
             // exactly as a sequential merge decides it.
             None => {
-                let one = vec![self.merge_files(dirfd, names, &all, &mut Vec::new(), format, None)];
+                let mut buf = self.image_buf();
+                let one = vec![self.merge_files(dirfd, names, &all, &mut buf, format, None)];
                 let (families, mut part, encoded) = combine(one, format).expect("a single part");
                 part.merged_again = true;
                 (families, part, encoded)
             }
         };
+        merged.stats.files_skipped += skipped.len();
+        let skipped = skipped
+            .into_iter()
+            .map(|(path, kind)| Warning { path, kind });
+        merged.warnings.extend(skipped);
         // Deterministic warnings, whatever the directory order.
         merged.warnings.sort_by(|a, b| a.path.cmp(&b.path));
         for note in std::mem::take(&mut merged.notes) {
@@ -97,7 +105,7 @@ impl MultiProcessCollector {
         next: &AtomicUsize,
         format: Option<Encoder>,
     ) -> Vec<(Vec<Family>, Part)> {
-        let mut buf = Vec::new();
+        let mut buf = self.image_buf();
         let parts = std::iter::from_fn(|| {
             let u = next.fetch_add(1, Ordering::Relaxed);
             let unit = units.get(u)?;
@@ -117,7 +125,7 @@ impl MultiProcessCollector {
         dirfd: &File,
         names: &[(String, FileKind)],
         files: &[usize],
-        buf: &mut Vec<u8>,
+        buf: &mut ImageBuf,
         format: Option<Encoder>,
         aheads: Option<(&ReadAheads, usize)>,
     ) -> (Vec<Family>, Part) {
@@ -136,16 +144,19 @@ impl MultiProcessCollector {
             let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
             st.merger.set_file_index(i);
             match ahead.and_then(|(all, unit)| Some((all, unit, unit.take(pos)?))) {
-                Some((all, unit, read)) => {
+                Some((all, unit, Read::Image(image))) => {
                     read_ahead += 1;
-                    if let Ok(image) = &read {
-                        all.buffered.fetch_sub(image.len(), Ordering::AcqRel);
-                    }
-                    if let Some(spare) = st.merge_read(&self.dir, name, *kind, pid, read) {
+                    all.buffered.fetch_sub(image.len(), Ordering::AcqRel);
+                    if let Some(spare) = st.merge_read(&self.dir, name, *kind, pid, Ok(image)) {
                         unit.give_back(spare);
                     }
                 }
-                None => st.read_file(&self.dir, dirfd, name, *kind, pid),
+                Some((_, _, Read::Skipped(skip))) => {
+                    read_ahead += 1;
+                    st.merge_read(&self.dir, name, *kind, pid, Err(skip));
+                }
+                // Not read ahead, or left to this thread (read in chunks).
+                Some((_, _, Read::Left)) | None => st.read_file(&self.dir, dirfd, name, *kind, pid),
             }
             if let Some((all, unit)) = ahead {
                 unit.merged.store(pos + 1, Ordering::Release);
@@ -211,17 +222,20 @@ pub(super) struct ReadAhead {
     /// Files read by helpers, by position.
     pub(super) slots: Box<[Mutex<Option<Read>>]>,
     /// Buffers handed back by the merging thread, for helpers to read into.
-    pub(super) pool: Mutex<Vec<Vec<u8>>>,
+    pub(super) pool: Mutex<Vec<ImageBuf>>,
+    /// Where new buffers lease from.
+    budget: &'static Budget,
 }
 
 impl ReadAhead {
-    pub(super) fn new(files: usize) -> Self {
+    pub(super) fn new(files: usize, budget: &'static Budget) -> Self {
         ReadAhead {
             next: AtomicUsize::new(0),
             merged: AtomicUsize::new(0),
             active: AtomicBool::new(false),
             slots: (0..files).map(|_| Mutex::new(None)).collect(),
             pool: Mutex::new(Vec::new()),
+            budget,
         }
     }
 
@@ -252,7 +266,7 @@ impl ReadAhead {
         }
     }
 
-    pub(super) fn give_back(&self, buf: Vec<u8>) {
+    pub(super) fn give_back(&self, buf: ImageBuf) {
         lock(&self.pool).push(buf);
     }
 
@@ -286,18 +300,22 @@ impl ReadAhead {
                 let read = self
                     .1
                     .take()
-                    .unwrap_or(Err(Skip::Other(WarningKind::ReadAborted)));
+                    .unwrap_or_else(|| Read::Skipped(Skip::Other(WarningKind::ReadAborted)));
                 *lock(self.0) = Some(read);
             }
         }
         let mut fill = Fill(&self.slots[pos], None);
-        let mut buf = lock(&self.pool).pop().unwrap_or_default();
+        let buf = lock(&self.pool).pop();
+        let buf = buf.unwrap_or_else(|| ImageBuf::new(self.budget));
         let (name, kind) = &names[files[pos]];
-        fill.1 = Some(read_image(dirfd, name, *kind, &mut buf).map(|used| {
-            buffered.fetch_add(used, Ordering::AcqRel);
-            buf.truncate(used);
-            buf
-        }));
+        fill.1 = Some(match read_ahead_image(dirfd, name, *kind, buf) {
+            Ok(Some(image)) => {
+                buffered.fetch_add(image.len(), Ordering::AcqRel);
+                Read::Image(image)
+            }
+            Ok(None) => Read::Left,
+            Err(skip) => Read::Skipped(skip),
+        });
         Next::Read
     }
 }
@@ -315,9 +333,12 @@ pub(super) struct ReadAheads {
 }
 
 impl ReadAheads {
-    pub(super) fn new(units: &[Vec<usize>]) -> Self {
+    pub(super) fn new(units: &[Vec<usize>], budget: &'static Budget) -> Self {
         ReadAheads {
-            units: units.iter().map(|u| ReadAhead::new(u.len())).collect(),
+            units: units
+                .iter()
+                .map(|u| ReadAhead::new(u.len(), budget))
+                .collect(),
             buffered: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             lock: Mutex::new(()),

@@ -1,20 +1,23 @@
-//! Per-scrape state: merging one file image at a time, and recording why a file was skipped.
+//! Per-scrape state: merging one file image at a time (read whole, or in windows), and recording why a file was skipped.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::budget::{self, CHUNK, FREE_BYTES, ImageBuf};
 use super::collector::Stats;
-use super::read::{Read, Skip, corrupt, read_image};
+use super::read::{
+    Opened, Skip, cannot_read, corrupt, open_image, read_full_at, read_whole, shrank,
+};
 use super::warning::{Warning, WarningKind};
 use crate::format::naming::FileKind;
-use crate::format::{self, CorruptKind, Entries};
+use crate::format::{self, CorruptKind, Entries, HEADER_LEN};
 use crate::merge::{KeyId, Merger, TypeConflict};
 
 /// Per-scrape state: the merger, reused buffers, warnings, counters.
 #[derive(Default)]
 pub(super) struct ScrapeState {
     pub(super) merger: Merger,
-    pub(super) buf: Vec<u8>,
+    pub(super) buf: ImageBuf,
     pub(super) staged: Vec<(KeyId, f64, f64)>,
     pub(super) warnings: Vec<Warning>,
     pub(super) stats: Stats,
@@ -22,7 +25,8 @@ pub(super) struct ScrapeState {
 
 impl ScrapeState {
     /// Reads and merges the file `name` of the directory `dir`, open as
-    /// `dirfd`.
+    /// `dirfd`: whole if its `used` bytes are on disk and the budget lets
+    /// its buffer grow to hold them, else in chunks.
     pub(super) fn read_file(
         &mut self,
         dir: &Path,
@@ -31,21 +35,28 @@ impl ScrapeState {
         kind: FileKind,
         pid: &str,
     ) {
-        let outcome = read_image(dirfd, name, kind, &mut self.buf)
-            .and_then(|used| self.merge_image(used, kind, pid));
+        let outcome = open_image(dirfd, name, kind).and_then(|file| {
+            if file.dense && self.buf.try_grow(file.used) {
+                read_whole(&file, &mut self.buf)?;
+                self.merge_image(file.used, kind, pid)
+            } else {
+                self.merge_chunked(&file, kind, pid)
+            }
+        });
         self.record(dir, name, outcome);
     }
 
-    /// Merges a file read by another thread (see [`ReadAhead`]); returns
-    /// a buffer for the next read.
+    /// Merges a file read by another thread (see
+    /// [`ReadAhead`](super::parallel::ReadAhead)); returns a buffer for the
+    /// next read.
     pub(super) fn merge_read(
         &mut self,
         dir: &Path,
         name: &str,
         kind: FileKind,
         pid: &str,
-        read: Read,
-    ) -> Option<Vec<u8>> {
+        read: Result<ImageBuf, Skip>,
+    ) -> Option<ImageBuf> {
         let mut spare = None;
         let outcome = read.and_then(|image| {
             let used = image.len();
@@ -93,18 +104,95 @@ impl ScrapeState {
         let data = &self.buf[..used];
         self.staged.clear();
         self.merger.start_file();
-        let entries = Entries::new(data).map_err(Skip::Corrupt)?;
-        for e in entries {
-            let e = e.map_err(Skip::Corrupt)?;
-            match self.merger.resolve(kind, e.key) {
-                Ok(id) => self.staged.push((id, e.value, e.timestamp)),
-                Err(why) => {
-                    let at = e.value_offset - format::value_offset(e.key.len());
-                    return Err(corrupt(at, CorruptKind::BadKey(why.reason().to_owned())));
-                }
+        let mut entries = Entries::new(data).map_err(Skip::Corrupt)?;
+        stage(&mut self.merger, &mut self.staged, kind, &mut entries)?;
+        let report = self.merger.add_file(kind, pid, self.staged.iter().copied());
+        Ok(report.conflicts)
+    }
+
+    /// Merges `file` read in windows of [`CHUNK`] bytes (of [`FREE_BYTES`]
+    /// if the budget has no lease for a chunk; larger only for an entry that
+    /// does not fit, of at most 1 MiB), parsed as they come: memory stays
+    /// bounded whatever `used` says, and a hole (zeros) ends the read at its
+    /// first window. The result is the same as [`merge_image`]'s.
+    ///
+    /// [`merge_image`]: Self::merge_image
+    fn merge_chunked(
+        &mut self,
+        file: &Opened,
+        kind: FileKind,
+        pid: &str,
+    ) -> Result<Vec<TypeConflict>, Skip> {
+        self.staged.clear();
+        self.merger.start_file();
+        let window = if self.buf.try_grow(CHUNK) {
+            CHUNK
+        } else {
+            grow(&mut self.buf, FREE_BYTES)?;
+            self.buf.len()
+        };
+        let used = file.used;
+        let (mut at, mut need) = (HEADER_LEN, 0);
+        while at < used {
+            let len = window.max(need).min(used - at);
+            debug_assert!(len <= CHUNK.max(budget::MAX_ENTRY));
+            grow(&mut self.buf, len)?;
+            // CAST: usize to u64, lossless.
+            let n =
+                read_full_at(&file.file, &mut self.buf[..len], at as u64).map_err(cannot_read)?;
+            if n < len {
+                return Err(shrank(used, at + n));
             }
+            let mut entries = Entries::window(&self.buf[..len], at, used);
+            stage(&mut self.merger, &mut self.staged, kind, &mut entries)?;
+            // An entry that did not fit: a window as large as it next.
+            need = if entries.offset() == at {
+                entries.pending_len().max(4)
+            } else {
+                0
+            };
+            at = entries.offset();
         }
         let report = self.merger.add_file(kind, pid, self.staged.iter().copied());
         Ok(report.conflicts)
     }
+}
+
+/// Resolves the keys of `entries` and stages them with their values, for
+/// one `add_file`; stops at the first corrupt entry.
+fn stage(
+    merger: &mut Merger,
+    staged: &mut Vec<(KeyId, f64, f64)>,
+    kind: FileKind,
+    entries: &mut Entries<'_>,
+) -> Result<(), Skip> {
+    for e in entries {
+        let e = e.map_err(Skip::Corrupt)?;
+        match merger.resolve(kind, e.key) {
+            Ok(id) => {
+                if staged.len() == staged.capacity() {
+                    // Entries are at least 24 bytes on disk; a full disk's
+                    // worth of them must not abort the process.
+                    let more = staged.len().max(256);
+                    let bytes = (staged.len() + more) * std::mem::size_of::<(KeyId, f64, f64)>();
+                    staged
+                        .try_reserve(more)
+                        .map_err(|_| Skip::Other(WarningKind::OutOfMemory { bytes }))?;
+                }
+                staged.push((id, e.value, e.timestamp));
+            }
+            Err(why) => {
+                let at = e.value_offset - format::value_offset(e.key.len());
+                return Err(corrupt(at, CorruptKind::BadKey(why.reason().to_owned())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Grows `buf` to `n` bytes (at most [`CHUNK`] or one entry) whatever the
+/// budget says.
+fn grow(buf: &mut ImageBuf, n: usize) -> Result<(), Skip> {
+    buf.force_grow(n)
+        .map_err(|_| Skip::Other(WarningKind::OutOfMemory { bytes: n }))
 }

@@ -5,6 +5,9 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
+use std::os::unix::fs::FileExt;
+
+use super::budget::{Budget, CHUNK};
 use super::collector::*;
 use super::encoded::Encoded;
 use super::open;
@@ -15,7 +18,7 @@ use crate::encoding::text::{self, Format};
 use crate::format::key::encode_key;
 use crate::format::naming::GaugeMode;
 use crate::format::naming::{self, FileKind};
-use crate::format::{LOCK_MARKER, build_file};
+use crate::format::{self, HEADER_LEN, LOCK_MARKER, build_file};
 use crate::merge::{Family, FamilyKind};
 
 fn write(dir: &Path, name: &str, entries: &[(String, f64, f64)]) {
@@ -535,7 +538,8 @@ fn merged(
     format: Format,
 ) -> (String, Vec<Family>, Part) {
     let dirfd = open::open_dir(dir).unwrap();
-    let (families, part, encoded) = c.merge_all(&dirfd, names, threads, Some(format.into()));
+    let (families, part, encoded) =
+        c.merge_all(&dirfd, names, Vec::new(), threads, Some(format.into()));
     let mut text = Vec::new();
     encoded.write_to(&mut text).unwrap();
     (String::from_utf8(text).unwrap(), families, part)
@@ -603,7 +607,7 @@ fn read_ahead_equals_sequential() {
     let dirfd = open::open_dir(dir.path()).unwrap();
     let all: Vec<usize> = (0..names.len()).collect();
     let units = vec![all];
-    let aheads = ReadAheads::new(&units);
+    let aheads = ReadAheads::new(&units, c.budget);
     aheads.units[0].active.store(true, Ordering::Release);
     for _ in 0..READ_AHEAD {
         let next = aheads.units[0].read_next(&dirfd, &names, &units[0], &aheads.buffered);
@@ -614,7 +618,7 @@ fn read_ahead_equals_sequential() {
     let (families, part) = std::thread::scope(|s| {
         s.spawn(|| aheads.help(&dirfd, &names, &units));
         let ahead = Some((&aheads, 0));
-        c.merge_files(&dirfd, &names, &units[0], &mut Vec::new(), None, ahead)
+        c.merge_files(&dirfd, &names, &units[0], &mut c.image_buf(), None, ahead)
     });
     assert!(part.read_ahead >= READ_AHEAD);
     let (families, mut part, _) = combine(vec![(families, part)], None).unwrap();
@@ -730,6 +734,138 @@ fn files_of_any_size_are_read_whole() {
         let want = sizes.iter().filter(|&&n| n > i).count();
         assert_eq!(smp.value, want as f64, "series {i}");
     }
+}
+
+/// A collector of `dir` leasing from a budget of its own.
+fn with_budget(dir: &Path, limit: usize) -> (MultiProcessCollector, &'static Budget) {
+    let budget: &'static Budget = Box::leak(Box::new(Budget::new(limit)));
+    let c = MultiProcessCollector {
+        budget,
+        ..MultiProcessCollector::new(dir).unwrap()
+    };
+    (c, budget)
+}
+
+/// Without budget, files are read in windows (of 64 KiB: no lease for
+/// 1 MiB), helpers leave them to the merging threads, and the result is
+/// the same, bit for bit.
+#[test]
+fn chunked_reading_equals_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    mixed_dir(d, true, true);
+    // Files of up to 1.3 MB, entries of up to 100 KB across windows,
+    // and a corrupt entry far into a large file.
+    for w in 0..6u32 {
+        let mut entries: Vec<(String, f64, f64)> = (0..w * 1500)
+            .map(|i| {
+                let help = "h".repeat((i % 97) as usize * 4);
+                (
+                    k("big", "big_total", &[("i", &i.to_string())], &help),
+                    1.0,
+                    0.0,
+                )
+            })
+            .collect();
+        let help = "x".repeat(100_000);
+        entries.insert(
+            entries.len() / 2,
+            (k("wide", "wide_total", &[], &help), 2.0, 0.0),
+        );
+        if w == 5 {
+            entries.push(("[\"not json".into(), 1.0, 0.0));
+        }
+        write(d, &format!("counter_big{w}.db"), &entries);
+    }
+    let names = listed(d);
+    let whole = MultiProcessCollector::new(d).unwrap();
+    let (chunked, budget) = with_budget(d, 0);
+    for threads in 1..=3 {
+        let (text, _, part) = merged(&whole, d, &names, threads, Format::Text);
+        let one = outcome(text, &part);
+        assert_eq!(one.2.files_corrupt, 2, "{:?}", one.1);
+        assert!(one.0.contains("wide_total 10.0\n"));
+        let (text, _, part) = merged(&chunked, d, &names, threads, Format::Text);
+        assert_eq!(outcome(text, &part), one, "{threads} threads");
+        assert_eq!(budget.leased(), 0, "leases given back");
+    }
+    // Only the windows' sizes were ever leased, never a file's.
+    assert!(
+        budget.peak() <= 2 * super::budget::MAX_ENTRY,
+        "{}",
+        budget.peak()
+    );
+}
+
+/// A file whose `used` says 1 GiB, with one entry on disk: one window
+/// is read, the hole is corrupt, nothing near 1 GiB is leased.
+#[test]
+fn a_sparse_file_costs_one_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = k("c", "c_total", &[], "");
+    write(d, "counter_1.db", &[(key.clone(), 1.0, 0.0)]);
+    let mut img = build_file(&[(key.as_bytes(), 5.0, 0.0)], 0);
+    let used = (1u64 << 30) - 8;
+    img[0..4].copy_from_slice(&i32::try_from(used).unwrap().to_le_bytes());
+    let f = File::create(d.join("counter_2.db")).unwrap();
+    f.write_all_at(&img, 0).unwrap();
+    f.set_len(1 << 30).unwrap();
+    let (c, budget) = with_budget(d, usize::MAX);
+    let s = c.collect_families().unwrap();
+    assert_eq!(s.stats.files_corrupt, 1);
+    assert_eq!(s.warnings.len(), 1);
+    assert!(s.warnings[0].path.ends_with("counter_2.db"));
+    let at = HEADER_LEN + format::entry_len(key.len());
+    let want = format!("zero bytes where an entry should be, at offset {at}");
+    assert!(
+        s.warnings[0].to_string().ends_with(&want),
+        "{}",
+        s.warnings[0]
+    );
+    assert!(matches!(
+        &s.warnings[0].kind,
+        WarningKind::Corrupt(c) if c.kind == format::CorruptKind::ZeroEntry && c.offset == at
+    ));
+    assert_eq!(s.families[0].samples[0].value, 1.0);
+    assert!(budget.peak() <= CHUNK, "{}", budget.peak());
+}
+
+/// Non-regular files and names that are not UTF-8 are skipped while
+/// listing, before anything opens them.
+#[test]
+fn odd_entries_are_skipped_unopened() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "counter_1.db", &[(k("c", "c_total", &[], ""), 1.0, 0.0)]);
+    std::fs::create_dir(d.join("counter_2.db")).unwrap();
+    std::os::unix::fs::symlink(d.join("counter_1.db"), d.join("counter_3.db")).unwrap();
+    let fifo = d.join("gauge_livesum_4.db");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let odd = std::ffi::OsStr::from_bytes(b"counter_\xff.db");
+    std::fs::write(d.join(odd), b"").unwrap();
+    // Not a metrics file name either way: ignored.
+    std::fs::write(d.join(std::ffi::OsStr::from_bytes(b"x\xff.db")), b"").unwrap();
+    let c = MultiProcessCollector::new(d).unwrap();
+    let (names, mut skipped) = c.scan().unwrap();
+    assert_eq!(names, vec![("counter_1.db".to_owned(), FileKind::Counter)]);
+    skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    let want = [
+        ("counter_2.db".as_bytes(), WarningKind::NotRegularFile),
+        (b"counter_3.db", WarningKind::SymbolicLink),
+        (b"counter_\xff.db", WarningKind::NonUtf8Name),
+        (b"gauge_livesum_4.db", WarningKind::NotRegularFile),
+    ];
+    let got: Vec<_> = skipped
+        .iter()
+        .map(|(p, why)| (p.file_name().unwrap().as_bytes(), why))
+        .collect();
+    assert_eq!(got, want.iter().map(|(n, w)| (*n, w)).collect::<Vec<_>>());
+    let s = c.collect_families().unwrap();
+    assert_eq!((s.stats.files_read, s.stats.files_skipped), (1, 4));
+    let msgs: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(msgs[2].ends_with("counter_\u{fffd}.db: file name is not UTF-8; skipped"));
 }
 
 #[test]

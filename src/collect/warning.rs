@@ -36,10 +36,19 @@ pub enum WarningKind {
     /// The file's content is corrupt (the reason and its offset); the file
     /// was skipped whole.
     Corrupt(Corrupt),
-    /// Not a regular file (a FIFO, a device, a directory); skipped.
+    /// Not a regular file (a FIFO, a device, a directory); skipped, never
+    /// opened.
     NotRegularFile,
     /// A symbolic link; skipped, never followed.
     SymbolicLink,
+    /// A metrics file's name, but not UTF-8 (the path shows it lossily);
+    /// skipped.
+    NonUtf8Name,
+    /// Memory to read it (this many bytes) could not be allocated; skipped.
+    OutOfMemory {
+        /// The bytes asked for.
+        bytes: usize,
+    },
     /// Listed, then gone before it could be opened; skipped.
     Vanished,
     /// Could not be opened, examined or read (`op` is `open`, `stat` or
@@ -111,6 +120,10 @@ impl fmt::Display for WarningKind {
             WarningKind::Corrupt(c) => write!(f, "corrupt metrics file skipped: {c}"),
             WarningKind::NotRegularFile => f.write_str("not a regular file; skipped"),
             WarningKind::SymbolicLink => f.write_str("is a symbolic link; skipped"),
+            WarningKind::NonUtf8Name => f.write_str("file name is not UTF-8; skipped"),
+            WarningKind::OutOfMemory { bytes } => {
+                write!(f, "cannot allocate {bytes} bytes to read it; skipped")
+            }
             WarningKind::Vanished => f.write_str("vanished before it could be read; skipped"),
             WarningKind::Unreadable { op, error, .. } => write!(f, "cannot {op}: {error}; skipped"),
             WarningKind::TooLarge { size, limit } => {

@@ -153,6 +153,14 @@ pub enum CorruptKind {
         /// The `used` field.
         used: usize,
     },
+    /// A key length of zero: zero bytes where an entry should be (no
+    /// writer makes an empty key; a hole in a sparse file reads as zeros).
+    ZeroEntry,
+    /// A key longer than [`MAX_KEY_LEN`].
+    KeyTooLong {
+        /// The key length field.
+        len: usize,
+    },
     /// A key is not valid UTF-8.
     InvalidUtf8,
     /// A key is not the JSON array prometheus_client writes.
@@ -189,6 +197,16 @@ impl fmt::Display for Corrupt {
                 "entry with key length {key_len} at offset {} runs past used ({used})",
                 self.offset
             ),
+            CorruptKind::ZeroEntry => write!(
+                f,
+                "zero bytes where an entry should be, at offset {}",
+                self.offset
+            ),
+            CorruptKind::KeyTooLong { len } => write!(
+                f,
+                "key length {len} at offset {} is over the limit of {MAX_KEY_LEN}",
+                self.offset
+            ),
             CorruptKind::InvalidUtf8 => write!(f, "key at offset {} is not UTF-8", self.offset),
             CorruptKind::BadKey(why) => write!(f, "key at offset {}: {why}", self.offset),
         }
@@ -202,12 +220,22 @@ impl std::error::Error for Corrupt {}
 /// Every read is bounds-checked against both `used` and the buffer: no input
 /// makes it read outside the buffer, allocate, or loop. After the first error
 /// it yields nothing more.
+///
+/// [`Entries::window`] iterates over a part of a file (a file read in
+/// chunks): it stops, without an error, before the first entry that runs
+/// past the end of the part, and [`offset`](Entries::offset) tells where to
+/// go on.
 #[derive(Debug, Clone)]
 pub struct Entries<'a> {
+    /// The bytes, from file offset `base` on.
     buf: &'a [u8],
+    base: usize,
     used: usize,
+    /// File offset of the next entry.
     pos: usize,
     failed: bool,
+    /// Length of the entry that did not fit in the window (0: unknown).
+    pending: usize,
 }
 
 impl<'a> Entries<'a> {
@@ -232,6 +260,7 @@ impl<'a> Entries<'a> {
                 kind: CorruptKind::BadUsed { used: used.into() },
             });
         } else {
+            // CAST: positive i32 to usize.
             used as usize
         };
         if used > buf.len() {
@@ -244,11 +273,40 @@ impl<'a> Entries<'a> {
             });
         }
         Ok(Entries {
-            buf,
-            used,
             pos: HEADER_LEN,
-            failed: false,
+            ..Entries::window(buf, 0, used)
         })
+    }
+
+    /// Iterates over the entries found in `window`, the bytes of a file
+    /// from offset `start` (the start of an entry, [`HEADER_LEN`] for the
+    /// first) on, in a file whose `used` field is `used` (checked by the
+    /// caller). Stops before an entry that runs past the end of the window
+    /// but not past `used`.
+    ///
+    /// ```
+    /// use prometheus_multiproc::format::{build_file, entry_len, Entries, HEADER_LEN};
+    /// let img = build_file(&[(b"[1]", 1.0, 0.0), (b"[2]", 2.0, 0.0)], 0);
+    /// // A window that holds the first entry and half of the second.
+    /// let cut = HEADER_LEN + entry_len(3) + 5;
+    /// let mut e = Entries::window(&img[HEADER_LEN..cut], HEADER_LEN, img.len());
+    /// assert_eq!(e.next().unwrap().unwrap().value, 1.0);
+    /// assert!(e.next().is_none());
+    /// assert_eq!(e.offset(), HEADER_LEN + entry_len(3));
+    /// let at = e.offset();
+    /// let mut rest = Entries::window(&img[at..], at, img.len());
+    /// assert_eq!(rest.next().unwrap().unwrap().value, 2.0);
+    /// assert_eq!(rest.offset(), img.len());
+    /// ```
+    pub fn window(window: &'a [u8], start: usize, used: usize) -> Self {
+        Entries {
+            buf: window,
+            base: start,
+            used,
+            pos: start,
+            failed: false,
+            pending: 0,
+        }
     }
 
     /// The `used` value in effect (8 for a never-written file).
@@ -256,48 +314,71 @@ impl<'a> Entries<'a> {
         self.used
     }
 
-    fn next_entry(&mut self) -> Result<RawEntry<'a>, Corrupt> {
+    /// File offset of the next entry (`used` when all were read).
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// After a window stopped: the length of the entry that did not fit,
+    /// if its length field was in the window (else 0).
+    pub fn pending_len(&self) -> usize {
+        self.pending
+    }
+
+    fn corrupt(at: usize, kind: CorruptKind) -> Corrupt {
+        Corrupt { offset: at, kind }
+    }
+
+    /// The next entry; `None` if it runs past the end of the window.
+    fn next_entry(&mut self) -> Result<Option<RawEntry<'a>>, Corrupt> {
         let at = self.pos;
-        let data = &self.buf[..self.used];
-        let len_bytes = data.get(at..at + 4).ok_or(Corrupt {
-            offset: at,
-            kind: CorruptKind::EntryPastUsed {
-                key_len: 0,
-                used: self.used,
-            },
-        })?;
+        let used = self.used;
+        if at + 4 > used {
+            let kind = CorruptKind::EntryPastUsed { key_len: 0, used };
+            return Err(Self::corrupt(at, kind));
+        }
+        let rel = at - self.base;
+        let Some(len_bytes) = self.buf.get(rel..rel + 4) else {
+            return Ok(None);
+        };
+        // UNWRAP: a 4-byte slice.
         let key_len = i32::from_le_bytes(len_bytes.try_into().expect("4 bytes"));
         if key_len < 0 {
-            return Err(Corrupt {
-                offset: at,
-                kind: CorruptKind::NegativeKeyLen {
-                    len: key_len.into(),
-                },
-            });
+            let kind = CorruptKind::NegativeKeyLen {
+                len: key_len.into(),
+            };
+            return Err(Self::corrupt(at, kind));
         }
+        // CAST: non-negative i32 to usize.
         let key_len = key_len as usize;
         let vo = value_offset(key_len);
-        let end = at.checked_add(vo + 16).filter(|&e| e <= self.used);
-        let Some(end) = end else {
-            return Err(Corrupt {
-                offset: at,
-                kind: CorruptKind::EntryPastUsed {
-                    key_len,
-                    used: self.used,
-                },
-            });
+        let Some(end) = at.checked_add(vo + 16).filter(|&e| e <= used) else {
+            let kind = CorruptKind::EntryPastUsed { key_len, used };
+            return Err(Self::corrupt(at, kind));
         };
-        let key = &data[at + 4..at + 4 + key_len];
-        let value = f64::from_le_bytes(data[at + vo..at + vo + 8].try_into().expect("8 bytes"));
-        let timestamp =
-            f64::from_le_bytes(data[at + vo + 8..at + vo + 16].try_into().expect("8 bytes"));
+        if key_len == 0 {
+            return Err(Self::corrupt(at, CorruptKind::ZeroEntry));
+        }
+        if key_len > MAX_KEY_LEN {
+            let kind = CorruptKind::KeyTooLong { len: key_len };
+            return Err(Self::corrupt(at, kind));
+        }
+        let Some(data) = self.buf.get(rel..end - self.base) else {
+            self.pending = end - at;
+            return Ok(None);
+        };
+        let key = &data[4..4 + key_len];
+        // UNWRAP: 8-byte slices, inside `data` (which is `vo + 16` long).
+        let value = f64::from_le_bytes(data[vo..vo + 8].try_into().expect("8 bytes"));
+        let timestamp = f64::from_le_bytes(data[vo + 8..vo + 16].try_into().expect("8 bytes"));
         self.pos = end;
-        Ok(RawEntry {
+        self.pending = 0;
+        Ok(Some(RawEntry {
             key,
             value,
             timestamp,
             value_offset: at + vo,
-        })
+        }))
     }
 }
 
@@ -308,11 +389,13 @@ impl<'a> Iterator for Entries<'a> {
         if self.failed || self.pos >= self.used {
             return None;
         }
-        let r = self.next_entry();
-        if r.is_err() {
-            self.failed = true;
+        match self.next_entry() {
+            Ok(e) => e.map(Ok),
+            Err(c) => {
+                self.failed = true;
+                Some(Err(c))
+            }
         }
-        Some(r)
     }
 }
 
@@ -369,6 +452,77 @@ mod tests {
             errs[0].as_ref().unwrap_err().kind,
             CorruptKind::EntryPastUsed { .. }
         ));
+    }
+
+    #[test]
+    fn zeros_and_huge_keys_are_corrupt() {
+        // A hole where the second entry should be: the file ends in zeros
+        // up to `used`.
+        let mut img = build_file(&[(b"abc", 1.0, 0.0)], 4096);
+        img[0..4].copy_from_slice(&4096i32.to_le_bytes());
+        let got: Vec<_> = Entries::new(&img).unwrap().collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].as_ref().unwrap().value, 1.0);
+        let err = got[1].as_ref().unwrap_err();
+        assert_eq!(
+            (err.offset, &err.kind),
+            (8 + entry_len(3), &CorruptKind::ZeroEntry)
+        );
+        assert!(
+            err.to_string()
+                .contains("zero bytes where an entry should be")
+        );
+
+        let long = MAX_KEY_LEN + 1;
+        let mut img = vec![0u8; HEADER_LEN + entry_len(long)];
+        let used = i32::try_from(img.len()).unwrap();
+        img[0..4].copy_from_slice(&used.to_le_bytes());
+        img[8..12].copy_from_slice(&i32::try_from(long).unwrap().to_le_bytes());
+        let err = Entries::new(&img).unwrap().next().unwrap().unwrap_err();
+        assert_eq!(err.kind, CorruptKind::KeyTooLong { len: long });
+    }
+
+    /// Cut anywhere into windows, a file gives the same entries, and the
+    /// same error, as read whole.
+    #[test]
+    fn windows_give_what_the_whole_image_gives() {
+        let keys: Vec<Vec<u8>> = (0..40).map(|i| vec![b'k'; 1 + i * 7]).collect();
+        let entries: Vec<(&[u8], f64, f64)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_slice(), i as f64, 0.5))
+            .collect();
+        let mut bad = build_file(&entries, 0);
+        let used = bad.len();
+        bad.extend_from_slice(&[0u8; 64]);
+        let bad_used = i32::try_from(bad.len()).unwrap();
+        bad[0..4].copy_from_slice(&bad_used.to_le_bytes());
+        for img in [build_file(&entries, 0), bad] {
+            let whole: Vec<_> = Entries::new(&img).unwrap().collect();
+            let used = Entries::new(&img).unwrap().used();
+            for size in [1, 7, 24, 100, 333, used] {
+                let mut got = Vec::new();
+                let (mut at, mut need) = (HEADER_LEN, 0);
+                while at < used {
+                    // A window of `size` bytes, or of the entry that did
+                    // not fit in the last one.
+                    let end = (at + size.max(need)).min(used);
+                    let mut e = Entries::window(&img[at..end], at, used);
+                    got.extend(e.by_ref());
+                    if got.last().is_some_and(Result::is_err) {
+                        break;
+                    }
+                    need = if e.offset() == at {
+                        e.pending_len().max(4)
+                    } else {
+                        0
+                    };
+                    at = e.offset();
+                }
+                assert_eq!(got, whole, "windows of {size}");
+            }
+        }
+        assert!(used > 1000);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 
 mod accept_headers;
 mod cli;
+mod cli_bounded;
 mod cli_negotiation;
 mod cli_process;
 mod common;
 mod serve;
 mod serve_tls;
 mod sidecar;
+mod sparse_fixture;

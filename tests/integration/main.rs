@@ -6,6 +6,7 @@ mod accept_headers;
 mod api;
 #[cfg(feature = "axum")]
 mod axum_endpoint;
+mod bounded_read;
 mod common;
 mod duplicates;
 #[cfg(feature = "metrics")]
@@ -21,4 +22,5 @@ mod negotiation;
 mod prefork;
 mod process_metrics;
 mod reliability;
+mod sparse_fixture;
 mod writer;

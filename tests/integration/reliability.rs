@@ -998,9 +998,11 @@ mod props {
             prop_assert_eq!(p, want);
         }
 
+        // Keys of at least one byte: an empty key is four zero bytes, what a
+        // hole reads as, and is corrupt (`CorruptKind::ZeroEntry`).
         #[test]
         fn build_file_round_trip(
-            entries in vec((vec(any::<u8>(), 0..80), any::<f64>(), any::<f64>()), 0..24),
+            entries in vec((vec(any::<u8>(), 1..80), any::<f64>(), any::<f64>()), 0..24),
             min_size in 0usize..2048,
         ) {
             let refs: Vec<(&[u8], f64, f64)> =
