@@ -78,10 +78,13 @@ fn a_cross_process_conflict_scrapes_like_python_and_warns() {
         panic!("{:?}", scrape.warnings);
     };
     assert_eq!(series, "dup_total");
-    let seen: Vec<(FamilyKind, &str, &[String])> = metrics
+    // Sorted by name: the pair comes in the families' order, which is the
+    // directory's listing order (as in Python), not something a test sets.
+    let mut seen: Vec<(FamilyKind, &str, &[String])> = metrics
         .iter()
         .map(|m| (m.kind, m.name.as_str(), m.files.as_slice()))
         .collect();
+    seen.sort_by_key(|&(_, name, _)| name);
     assert_eq!(
         seen,
         [

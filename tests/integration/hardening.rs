@@ -220,12 +220,14 @@ fn hardening_names_empty_without_their_suffix_are_refused() {
         .collect_families()
         .unwrap();
     assert!(scrape.warnings.is_empty(), "{:?}", scrape.warnings);
-    let ours: Vec<String> = scrape
+    // Sorted: families come in directory-listing order, as in Python.
+    let mut ours: Vec<String> = scrape
         .families
         .iter()
         .flat_map(|f| &f.samples)
         .map(|s| format!("{} {}", s.name, s.value))
         .collect();
+    ours.sort();
     assert_eq!(ours, ["app_info 1", "good_total 1"], "our collector");
     let py = py_samples(dir.path());
     assert_eq!(
