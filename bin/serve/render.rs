@@ -21,20 +21,32 @@ pub struct Wanted {
     pub gzip: bool,
 }
 
-/// Merges `dir` and appends the exporter's own families.
+/// What a merge adds to the directory's families.
+#[derive(Clone, Copy, Debug)]
+pub struct MergeOptions {
+    /// `--collector.process`: per-worker process metrics.
+    pub process_metrics: bool,
+    /// The exporter's own families (off with `--web.disable-exporter-metrics`).
+    pub exporter_metrics: bool,
+}
+
+/// Merges `dir` and appends the exporter's own families (if asked).
 pub fn merge(
     dir: &Path,
-    process_metrics: bool,
+    opts: MergeOptions,
     warned: &Warned,
 ) -> prometheus_multiproc::Result<Vec<Family>> {
     let start = Instant::now();
     let scrape = MultiProcessCollector::new(dir)?
-        .with_process_metrics(process_metrics)
+        .with_process_metrics(opts.process_metrics)
         .collect_families()?;
     for w in &scrape.warnings {
         warned.warn(WarnKind::of(&w.kind), w.to_string());
     }
     let mut families = scrape.families;
+    if !opts.exporter_metrics {
+        return Ok(families);
+    }
     let own = own_families(&scrape.stats, start.elapsed().as_secs_f64(), warned);
     // Names the application's families already show, in any form.
     let taken: HashSet<&str> = families

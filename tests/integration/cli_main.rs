@@ -10,6 +10,7 @@ mod cli_negotiation;
 mod cli_process;
 mod common;
 mod serve;
+mod serve_negotiation;
 mod serve_tls;
 mod sidecar;
 mod sparse_fixture;
