@@ -37,7 +37,7 @@ use auth::Auth;
 use budget::{Budget, OverBudget};
 use flight::{Failure, Flights, Merged};
 use prometheus_multiproc::encoding::negotiate;
-use prometheus_multiproc::integrations::NameFilter;
+use prometheus_multiproc::integrations::{self, NameFilter};
 use render::Wanted;
 use warn::{WarnKind, Warned};
 
@@ -422,7 +422,7 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
     };
     let wanted = Wanted {
         format,
-        gzip: render::wants_gzip(&header_str(header::ACCEPT_ENCODING)),
+        gzip: integrations::wants_gzip(&header_str(header::ACCEPT_ENCODING)),
     };
     let Ok(_permit) = Arc::clone(&st.scrapes).try_acquire_owned() else {
         return text_response(
