@@ -8,6 +8,7 @@ mod cli;
 mod cli_bounded;
 mod cli_negotiation;
 mod cli_process;
+mod collect_mixed;
 mod common;
 mod serve;
 mod serve_negotiation;
