@@ -37,7 +37,7 @@ use auth::Auth;
 use budget::{Budget, OverBudget};
 use flight::{Failure, Flights, Merged};
 use prometheus_multiproc::encoding::negotiate;
-use prometheus_multiproc::integrations::NameFilter;
+use prometheus_multiproc::integrations::{self, NameFilter};
 use render::Wanted;
 use warn::{WarnKind, Warned};
 
@@ -98,6 +98,11 @@ pub struct Args {
     /// exporter must see the workers' pid namespace).
     #[arg(long = "collector.process")]
     process_metrics: bool,
+    /// Leave out the exporter's own `prometheus_multiproc_*` families, so
+    /// that the output is exactly prometheus_client's for the directory
+    /// (node_exporter's flag of the same name).
+    #[arg(long = "web.disable-exporter-metrics")]
+    disable_exporter_metrics: bool,
     /// Stop (as on SIGTERM) when the parent process ends: with
     /// `prometheus-multiproc serve --exit-with-parent & exec gunicorn ...`
     /// the exporter ends with gunicorn (Linux, PR_SET_PDEATHSIG).
@@ -116,6 +121,9 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 struct State {
     dir: PathBuf,
     process_metrics: bool,
+    /// Append the `prometheus_multiproc_*` families (no
+    /// `--web.disable-exporter-metrics`).
+    exporter_metrics: bool,
     telemetry_path: String,
     auth: Auth,
     /// `basic_auth_users` of the web config file.
@@ -172,6 +180,7 @@ pub fn run(args: Args) -> CliResult {
         ),
         dir,
         process_metrics: args.process_metrics,
+        exporter_metrics: !args.disable_exporter_metrics,
         telemetry_path: args.telemetry_path,
         auth,
         users,
@@ -413,7 +422,7 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
     };
     let wanted = Wanted {
         format,
-        gzip: render::wants_gzip(&header_str(header::ACCEPT_ENCODING)),
+        gzip: integrations::wants_gzip(&header_str(header::ACCEPT_ENCODING)),
     };
     let Ok(_permit) = Arc::clone(&st.scrapes).try_acquire_owned() else {
         return text_response(
@@ -426,7 +435,13 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
     // all the scrapes that arrive while it runs.
     let outcome = st
         .flights
-        .merged(move || render::merge(&st2.dir, st2.process_metrics, &st2.warned).map(Merged::new))
+        .merged(move || {
+            let opts = render::MergeOptions {
+                process_metrics: st2.process_metrics,
+                exporter_metrics: st2.exporter_metrics,
+            };
+            render::merge(&st2.dir, opts, &st2.warned).map(Merged::new)
+        })
         .await;
     let merged = match outcome {
         Ok(m) => m,

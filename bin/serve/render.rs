@@ -1,14 +1,13 @@
 //! One scrape for `serve`: merge the directory, append the exporter's own `prometheus_multiproc_*` families, encode, compress.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
 use prometheus_multiproc::MultiProcessCollector;
 use prometheus_multiproc::Stats;
 use prometheus_multiproc::encoding::Negotiated;
-use prometheus_multiproc::integrations::NameFilter;
+use prometheus_multiproc::integrations::{self, NameFilter};
 use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
 
 use super::warn::{WarnKind, Warned};
@@ -21,20 +20,32 @@ pub struct Wanted {
     pub gzip: bool,
 }
 
-/// Merges `dir` and appends the exporter's own families.
+/// What a merge adds to the directory's families.
+#[derive(Clone, Copy, Debug)]
+pub struct MergeOptions {
+    /// `--collector.process`: per-worker process metrics.
+    pub process_metrics: bool,
+    /// The exporter's own families (off with `--web.disable-exporter-metrics`).
+    pub exporter_metrics: bool,
+}
+
+/// Merges `dir` and appends the exporter's own families (if asked).
 pub fn merge(
     dir: &Path,
-    process_metrics: bool,
+    opts: MergeOptions,
     warned: &Warned,
 ) -> prometheus_multiproc::Result<Vec<Family>> {
     let start = Instant::now();
     let scrape = MultiProcessCollector::new(dir)?
-        .with_process_metrics(process_metrics)
+        .with_process_metrics(opts.process_metrics)
         .collect_families()?;
     for w in &scrape.warnings {
         warned.warn(WarnKind::of(&w.kind), w.to_string());
     }
     let mut families = scrape.families;
+    if !opts.exporter_metrics {
+        return Ok(families);
+    }
     let own = own_families(&scrape.stats, start.elapsed().as_secs_f64(), warned);
     // Names the application's families already show, in any form.
     let taken: HashSet<&str> = families
@@ -75,13 +86,7 @@ pub fn encode(families: &[Family], wanted: &Wanted) -> Vec<u8> {
     let mut body = Vec::new();
     wanted.format.encode(families, &mut body);
     if wanted.gzip {
-        let mut gz = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 4),
-            flate2::Compression::fast(),
-        );
-        // UNWRAP: writing to a Vec cannot fail.
-        gz.write_all(&body).expect("writing to a Vec cannot fail");
-        body = gz.finish().expect("writing to a Vec cannot fail");
+        body = integrations::gzip(&body);
     }
     body
 }
@@ -148,47 +153,5 @@ fn warnings_family(warned: &Warned) -> Family {
                 value: n as f64,
             })
             .collect(),
-    }
-}
-
-/// True when the `Accept-Encoding` header allows gzip (`gzip` or `*` with a
-/// non-zero `q`, and gzip not refused by name).
-pub fn wants_gzip(accept_encoding: &str) -> bool {
-    let mut star = false;
-    for item in accept_encoding.split(',') {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim();
-        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-            return !q_is_zero(parts);
-        }
-        if coding == "*" {
-            star = !q_is_zero(parts);
-        }
-    }
-    star
-}
-
-fn q_is_zero<'a>(params: impl Iterator<Item = &'a str>) -> bool {
-    params.into_iter().any(|p| {
-        p.trim()
-            .strip_prefix("q=")
-            .or_else(|| p.trim().strip_prefix("Q="))
-            .and_then(|q| q.trim().parse::<f64>().ok())
-            .is_some_and(|q| q <= 0.0)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gzip_negotiation() {
-        assert!(wants_gzip("gzip"));
-        assert!(wants_gzip("deflate, gzip;q=1.0, *;q=0.5"));
-        assert!(!wants_gzip("gzip;q=0"));
-        assert!(!wants_gzip("identity"));
-        assert!(wants_gzip("*"));
-        assert!(!wants_gzip("gzip;q=0, *"));
     }
 }

@@ -17,8 +17,9 @@ use crate::collect::collector::MultiProcessCollector;
 /// blocking thread), answers in the text format or OpenMetrics with the
 /// name escaping the `Accept` header asks for (negotiated as
 /// prometheus_client does, see [`negotiate`](crate::encoding::negotiate)),
-/// keeps only the samples named by `?name[]=…` when given, and checks
-/// credentials when configured.
+/// keeps only the samples named by `?name[]=…` when given, compresses with
+/// gzip when the client's `Accept-Encoding` allows it (feature `gzip`), and
+/// checks credentials when configured.
 ///
 /// ```no_run
 /// use prometheus_multiproc::{MultiProcessCollector, integrations::axum::MetricsEndpoint};
@@ -112,9 +113,15 @@ pub async fn handle(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    #[cfg(feature = "gzip")]
+    let accept_encoding = joined(&headers, header::ACCEPT_ENCODING);
     let collector = ep.collector.clone();
     let result = tokio::task::spawn_blocking(move || {
-        render_request(&collector, accept.as_deref(), query.as_deref())
+        let rendered = render_request(&collector, accept.as_deref(), query.as_deref())?;
+        // Compressed on the blocking thread too.
+        #[cfg(feature = "gzip")]
+        let rendered = rendered.gzip_for(accept_encoding.as_deref());
+        Ok::<_, crate::error::Error>(rendered)
     })
     .await;
     match result {
@@ -122,15 +129,34 @@ pub async fn handle(
             for w in &rendered.warnings {
                 eprintln!("prometheus-multiproc: warning: {w}");
             }
-            (
-                [(header::CONTENT_TYPE, rendered.content_type)],
-                rendered.body,
-            )
-                .into_response()
+            let vary = rendered.vary();
+            let encoding = rendered.content_encoding;
+            let parts = [
+                (header::CONTENT_TYPE, rendered.content_type),
+                (header::VARY, vary.to_owned()),
+            ];
+            let mut r = (parts, rendered.body).into_response();
+            if let Some(enc) = encoding {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
+            }
+            r
         }
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
+}
+
+/// Every value of the header `name` that is text, joined with `,` (how
+/// repeated list headers combine); `None` without any.
+#[cfg(feature = "gzip")]
+fn joined(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
 }
 
 #[cfg(test)]

@@ -31,8 +31,20 @@
 //!     headers: HeaderMap,
 //! ) -> impl IntoResponse {
 //!     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+//!     let accept_encoding = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
 //!     match prometheus_multiproc::integrations::render_request(&c, accept, query.as_deref()) {
-//!         Ok(r) => ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response(),
+//!         // With the `gzip` feature: compressed when the client allows it.
+//!         Ok(r) => {
+//!             let r = r.gzip_for(accept_encoding);
+//!             let vary = r.vary();
+//!             let encoding = r.content_encoding;
+//!             let parts = [(header::CONTENT_TYPE, r.content_type), (header::VARY, vary.to_owned())];
+//!             let mut resp = (parts, r.body).into_response();
+//!             if let Some(enc) = encoding {
+//!                 resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
+//!             }
+//!             resp
+//!         }
 //!         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
 //!     }
 //! }
@@ -53,6 +65,9 @@ pub struct Rendered {
     /// the same `Accept` header (see
     /// [`Negotiated::content_type`](crate::encoding::Negotiated::content_type)).
     pub content_type: String,
+    /// The `Content-Encoding` to send: `Some("gzip")` once
+    /// [`gzip_for`](Rendered::gzip_for) compressed the body, else `None`.
+    pub content_encoding: Option<&'static str>,
     /// Files skipped during the scrape, with the reason (the scrape itself
     /// succeeded). Log them as you see fit.
     pub warnings: Vec<Warning>,
@@ -61,6 +76,45 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// The `Vary` header to send: the body depends on `Accept` (and, with
+    /// the `gzip` feature, on `Accept-Encoding`), so caches must key on it.
+    pub fn vary(&self) -> &'static str {
+        if cfg!(feature = "gzip") {
+            "Accept, Accept-Encoding"
+        } else {
+            "Accept"
+        }
+    }
+
+    /// Compresses the body with gzip when the request's `Accept-Encoding`
+    /// (`None`: no header) allows it (see [`wants_gzip`](super::wants_gzip)),
+    /// and sets [`content_encoding`](Rendered::content_encoding) then.
+    /// Feature `gzip`.
+    ///
+    /// ```
+    /// use std::io::Read as _;
+    /// use prometheus_multiproc::{Counter, MetricsDir, MultiProcessCollector};
+    /// use prometheus_multiproc::integrations::render;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// # Counter::new_in(&dir, "hits_total", "Hits.").unwrap().inc();
+    /// let collector = MultiProcessCollector::new(tmp.path()).unwrap();
+    /// let r = render(&collector, None).unwrap().gzip_for(Some("gzip, br"));
+    /// assert_eq!(r.content_encoding, Some("gzip"));
+    /// assert_eq!(r.vary(), "Accept, Accept-Encoding");
+    /// let mut text = String::new();
+    /// flate2::read::GzDecoder::new(&r.body[..]).read_to_string(&mut text).unwrap();
+    /// assert!(text.contains("hits_total 1.0\n"));
+    /// ```
+    #[cfg(feature = "gzip")]
+    pub fn gzip_for(mut self, accept_encoding: Option<&str>) -> Self {
+        if self.content_encoding.is_none() && accept_encoding.is_some_and(super::wants_gzip) {
+            self.body = super::gzip(&self.body);
+            self.content_encoding = Some("gzip");
+        }
+        self
+    }
+
     /// True when the body is OpenMetrics.
     pub fn is_openmetrics(&self) -> bool {
         self.content_type
@@ -115,6 +169,7 @@ pub fn render_request(
     Ok(Rendered {
         body,
         content_type: negotiated.content_type().to_owned(),
+        content_encoding: None,
         warnings: scrape.warnings,
         stats: scrape.stats,
     })

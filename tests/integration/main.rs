@@ -11,6 +11,8 @@ mod common;
 mod duplicates;
 #[cfg(feature = "metrics")]
 mod facade;
+#[cfg(feature = "gzip")]
+mod gzip;
 mod hardening;
 mod info_enum;
 #[cfg(feature = "tower")]

@@ -32,10 +32,16 @@ impl Drop for Proc {
 /// Starts `prometheus-multiproc serve` on an ephemeral loopback port and
 /// returns it with its address.
 fn start_serve(dir: &Path) -> (Proc, String) {
+    start_serve_with(dir, &[])
+}
+
+/// `start_serve` with more flags.
+fn start_serve_with(dir: &Path, extra: &[&str]) -> (Proc, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_prometheus-multiproc"))
         .args(["serve", "--dir"])
         .arg(dir)
         .args(["--web.listen-address", "127.0.0.1:0"])
+        .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -181,26 +187,27 @@ fn gunicorn_app_with_serve_sidecar() {
             .expect("own families"),
     );
     assert!(!own.contains("app_"), "{own}");
-    for format in ["text", "openmetrics"] {
+    // Without its own families, serve's whole body is prometheus_client's,
+    // in text and in OpenMetrics.
+    let (_bare, bare) = start_serve_with(d.path(), &["--web.disable-exporter-metrics"]);
+    for (format, accept) in [
+        ("text", None),
+        (
+            "openmetrics",
+            Some("application/openmetrics-text; version=1.0.0"),
+        ),
+    ] {
         let py_out = run_py(
             "py_collect.py",
             &[d.path().to_str().unwrap(), "--format", format],
         );
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        let body = http_request(&bare, "GET", "/metrics", &headers)
+            .unwrap()
+            .text();
+        assert_eq!(body, py_out, "{format}");
         if format == "text" {
             assert_eq!(ours, py_out);
-        } else {
-            let r = http_request(
-                &addr,
-                "GET",
-                "/metrics",
-                &[("Accept", "application/openmetrics-text; version=1.0.0")],
-            )
-            .unwrap();
-            let om = r.text();
-            let at = om
-                .find("# HELP prometheus_multiproc_")
-                .expect("own families");
-            assert_eq!(format!("{}# EOF\n", &om[..at]), py_out);
         }
     }
 }
