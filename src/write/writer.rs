@@ -239,6 +239,7 @@ pub(crate) fn with_fork_lock<T>(f: impl FnOnce() -> T) -> T {
 
 /// The name this process's files have (or will have): its worker id, or
 /// its pid.
+#[cfg(feature = "prefork")]
 pub(crate) fn file_identity() -> Result<String> {
     identity(generation())
 }
