@@ -237,13 +237,17 @@ impl MultiProcessCollector {
     fn scrape(&self, format: Option<Format>) -> Result<(Scrape, Encoded)> {
         let start = Instant::now();
         let dirfd = super::open::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        // Compaction on: hold its lock while listing and reading.
+        let coord = crate::compact::coord::begin_read(&self.dir, &dirfd)?;
         let mut names: Vec<(String, FileKind)> = Vec::new();
         let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some((kind, _)) = naming::parse_file_name(name) {
+            if let Some((kind, _)) = naming::parse_file_name(name)
+                && !coord.as_ref().is_some_and(|c| c.skip.contains(name))
+            {
                 names.push((name.to_owned(), kind));
             }
         }
@@ -254,7 +258,11 @@ impl MultiProcessCollector {
         // Process metrics join the families after the merge: encode then.
         let early = format.filter(|_| !self.process_metrics);
         let threads = crate::env::collect_threads();
-        let (mut families, mut st, mut encoded) = self.merge_all(&dirfd, &names, threads, early);
+        let (mut families, mut st, mut encoded) = match coord {
+            Some(_) => self.merge_exact(&dirfd, &names, early),
+            None => self.merge_all(&dirfd, &names, threads, early),
+        };
+        drop(coord);
         if self.process_metrics {
             let files = names.iter().map(|(n, _)| n.as_str());
             crate::collect::procfs::append(&self.dir, files, &mut families, &mut st.warnings);

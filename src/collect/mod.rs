@@ -4,6 +4,7 @@ pub(crate) mod collector;
 mod convert;
 pub(crate) mod dead;
 mod encoded;
+mod exact;
 mod open;
 mod parallel;
 mod placement;
@@ -15,4 +16,5 @@ mod tests;
 mod warning;
 
 pub use convert::to_metric_families;
+pub(crate) use open::open_dir;
 pub use read::MAX_FILE_SIZE;

@@ -57,7 +57,12 @@ impl ScrapeState {
     }
 
     /// Counts and warns about the outcome of reading and merging one file.
-    fn record(&mut self, dir: &Path, name: &str, outcome: Result<Vec<TypeConflict>, Skip>) {
+    pub(super) fn record(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        outcome: Result<Vec<TypeConflict>, Skip>,
+    ) {
         match outcome {
             Ok(conflicts) => {
                 self.stats.files_read += 1;

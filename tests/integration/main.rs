@@ -6,6 +6,7 @@ mod api;
 #[cfg(feature = "axum")]
 mod axum_endpoint;
 mod common;
+mod compact;
 mod info_enum;
 #[cfg(feature = "tower")]
 mod integrations;
