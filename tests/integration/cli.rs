@@ -17,7 +17,7 @@ use prometheus_multiproc::{
 
 use crate::common::{Dir, HttpResponse, fork_worker, http_request, in_worker, run_py};
 
-const BIN: &str = env!("CARGO_BIN_EXE_prometheus-multiproc");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_prometheus-multiproc");
 
 /// The command, with no metrics directory in its environment.
 fn cmd(args: &[&str]) -> Command {
@@ -60,7 +60,7 @@ fn sum_of(exposition: &str, name: &str) -> f64 {
 }
 
 /// The value of the exact sample line `series` (name and labels as printed).
-fn value_of_line(exposition: &str, series: &str) -> Option<f64> {
+pub(crate) fn value_of_line(exposition: &str, series: &str) -> Option<f64> {
     exposition
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
@@ -101,7 +101,7 @@ fn library_dir() -> Dir {
 }
 
 /// A `serve` process on a free loopback port, killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: String,
     path: String,
@@ -109,7 +109,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Server {
         Self::try_start(dir, extra).expect("serve starts")
     }
 
@@ -161,7 +161,7 @@ impl Server {
         Err(format!("{status}: {:?}", log.lock().unwrap()))
     }
 
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    pub(crate) fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
         http_request(&self.addr, "GET", path, headers).expect("GET")
     }
 }

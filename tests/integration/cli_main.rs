@@ -4,6 +4,7 @@
 #![allow(unsafe_code)]
 
 mod cli;
+mod cli_compact;
 mod cli_process;
 mod common;
 mod sidecar;
