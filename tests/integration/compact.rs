@@ -75,6 +75,16 @@ fn totals(dir: &Path) -> Vec<(String, String, u64)> {
     out
 }
 
+/// The text exposition of a scrape.
+fn text(dir: &Path) -> String {
+    let mut out = Vec::new();
+    MultiProcessCollector::new(dir)
+        .unwrap()
+        .encode_text(&mut out)
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 fn ids(r: std::ops::Range<u32>) -> Vec<String> {
     r.map(|i| i.to_string()).collect()
 }
@@ -95,10 +105,12 @@ fn compaction_keeps_every_total_bit_identical() {
     assert!(dir.path().join(LOCK_FILE).exists());
     let before = totals(dir.path());
     // Fold in several rounds, workers dying while others still write.
+    let text_before = text(dir.path());
     for (round, dead) in [(0, 0..10), (1, 10..11), (2, 11..39)] {
         let done = compact(dir.path(), dead.clone());
         assert_eq!(done.absorbed.len(), dead.len() * 4, "round {round}");
         assert_eq!(totals(dir.path()), before, "round {round}");
+        assert_eq!(text(dir.path()), text_before, "round {round}");
     }
     // New workers come and go; the totals move only by what they add.
     write_workers(dir.path(), 100..110, &mut seed);
@@ -148,6 +160,34 @@ fn prometheus_client_reads_the_compacted_directory() {
 }
 
 #[test]
+fn prometheus_client_adds_repeated_entries_of_a_key() {
+    // What archives rely on: every entry of a key counts, not the last.
+    let dir = Dir::new();
+    let c = encode_key("paid", "paid_total", &[], "Paid.");
+    let b = encode_key("lat", "lat_bucket", &[("le", "+Inf")], "Latency.");
+    let parts: [(&[u8], f64, f64); 2] = [(c.as_bytes(), 1.0, 0.0), (c.as_bytes(), 2.0, 0.0)];
+    std::fs::write(
+        dir.path().join("counter_@archive.db"),
+        build_file(&parts, 0),
+    )
+    .unwrap();
+    let parts: [(&[u8], f64, f64); 2] = [(b.as_bytes(), 4.0, 0.0), (b.as_bytes(), 8.0, 0.0)];
+    std::fs::write(
+        dir.path().join("histogram_@archive.db"),
+        build_file(&parts, 0),
+    )
+    .unwrap();
+    let py = py_samples(dir.path());
+    assert_eq!(crate::common::value_of(&py, "paid_total", &[]), Some(3.0));
+    assert_eq!(crate::common::value_of(&py, "lat_count", &[]), Some(12.0));
+    // So does our collector, with or without compaction on.
+    assert!(text(dir.path()).contains("paid_total 3.0\n"));
+    compact(dir.path(), 0..0);
+    assert!(text(dir.path()).contains("paid_total 3.0\n"));
+    assert!(text(dir.path()).contains("lat_count 12.0\n"));
+}
+
+#[test]
 fn a_living_writer_is_never_compacted() {
     let dir = Dir::new();
     let c = Counter::new_in(&dir.writer(), "jobs_total", "Jobs.").unwrap();
@@ -157,6 +197,36 @@ fn a_living_writer_is_never_compacted() {
     assert!(err.to_string().contains("alive"), "{err}");
     assert!(dir.path().join(format!("counter_{me}.db")).exists());
     assert!(!dir.path().join("counter_@archive.db").exists());
+}
+
+#[test]
+fn lock_probing_folds_dead_workers_of_this_crate_only() {
+    let dir = Dir::new();
+    let w = dir.writer();
+    let dead = crate::common::in_worker(|| {
+        Counter::new_in(&w, "jobs_total", "Jobs.")
+            .unwrap()
+            .inc_by(0.1);
+    });
+    let live = Counter::new_in(&w, "jobs_total", "Jobs.").unwrap();
+    live.inc_by(0.2);
+    // A prometheus_client file (no lock marker) is never judged dead.
+    write_workers(dir.path(), 0..1, &mut 11);
+    let done = prometheus_multiproc::compact_dead_auto_in(dir.path()).unwrap();
+    let want = dir.path().join(format!("counter_{dead}.db"));
+    assert_eq!(done.absorbed, vec![want]);
+    assert!(
+        dir.path()
+            .join(format!("counter_{}.db", std::process::id()))
+            .exists()
+    );
+    assert!(dir.path().join("counter_0.db").exists());
+    let s = MultiProcessCollector::new(dir.path())
+        .unwrap()
+        .collect_families()
+        .unwrap();
+    let jobs = s.families.iter().find(|f| f.name == "jobs").unwrap();
+    assert_eq!(jobs.samples[0].value, 0.1 + 0.2);
 }
 
 #[test]
