@@ -251,18 +251,20 @@ fn open_dead(
         Err(std::fs::TryLockError::WouldBlock) => false,
         Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
     };
-    match (marked && !free, select) {
-        (false, Select::Ids(_)) => Ok(Some(file)),
-        (false, Select::Auto) if marked => Ok(Some(file)),
-        (false, Select::Auto) => Ok(None),
-        (true, Select::Auto) => Ok(None),
-        (true, Select::Ids(_)) => Err(Error::io(
+    // A file of this crate's writer whose lock is held: its writer lives.
+    let alive = marked && !free;
+    match select {
+        Select::Ids(_) if alive => Err(Error::io(
             path,
             io::Error::new(
                 io::ErrorKind::ResourceBusy,
                 "its writer is alive (holds the file's lock): not compacted",
             ),
         )),
+        Select::Ids(_) => Ok(Some(file)),
+        // Only this crate's files can be judged dead by their lock.
+        Select::Auto if marked && free => Ok(Some(file)),
+        Select::Auto => Ok(None),
     }
 }
 
