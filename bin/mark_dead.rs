@@ -17,7 +17,7 @@ removes (gauge_live*_PID.db); counters, histograms and other gauges stay, so \
 totals never go backwards. A PID may also be a worker id (see set_worker_id). \
 With --auto, removes the live-gauge files whose writer (a process using this \
 crate) is dead, found by probing their locks. With --compact, also folds the \
-counter, histogram, summary and sum-gauge files of those workers into one \
+counter, histogram, summary and sum/min/max/mostrecent-gauge files of those workers into one \
 archive file per kind (totals unchanged) and removes them: only safe when \
 every reader of the directory is prometheus-multiproc (docs/reliability.md). \
 Prints each removed path.")]
@@ -28,7 +28,7 @@ pub struct Args {
     /// Also remove the live-gauge files of every dead worker found by lock probing.
     #[arg(long)]
     auto: bool,
-    /// Also fold the dead workers' counter, histogram, summary and sum-gauge
+    /// Also fold the dead workers' counter, histogram, summary and sum/min/max/mostrecent-gauge
     /// files into the directory's archive files (turns compaction on).
     #[arg(long)]
     compact: bool,

@@ -73,7 +73,7 @@ pub struct Args {
     #[arg(long = "collector.process")]
     process_metrics: bool,
     /// Every SECS seconds (and at start), fold the counter, histogram,
-    /// summary and sum-gauge files of workers found dead by lock probing
+    /// summary and sum/min/max/mostrecent-gauge files of workers found dead by lock probing
     /// into archive files (turns compaction on). Only safe when every reader
     /// of the directory is prometheus-multiproc (docs/reliability.md).
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60", value_parser = parse_secs)]

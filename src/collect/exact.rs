@@ -16,7 +16,7 @@ use super::parallel::Part;
 use super::read::{Skip, corrupt, read_image};
 use super::scrape::ScrapeState;
 use super::warning::{Warning, WarningKind};
-use crate::compact::COMPACTED_KINDS;
+use crate::compact::SUMMED_KINDS;
 use crate::compact::fsum::ExactSum;
 use crate::encoding::text::Format;
 use crate::format::naming::{self, FileKind};
@@ -39,7 +39,7 @@ impl MultiProcessCollector {
         let mut order: Vec<(FileKind, KeyId)> = Vec::new();
         for (name, kind) in names {
             let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
-            if !COMPACTED_KINDS.contains(kind) {
+            if !SUMMED_KINDS.contains(kind) {
                 st.read_file(&self.dir, dirfd, name, *kind, pid);
                 continue;
             }
@@ -57,7 +57,7 @@ impl MultiProcessCollector {
                 });
             st.record(&self.dir, name, outcome);
         }
-        for kind in COMPACTED_KINDS {
+        for kind in SUMMED_KINDS {
             let totals = order
                 .iter()
                 .filter(|(k, _)| *k == kind)

@@ -49,14 +49,6 @@ impl ExactSum {
         }
     }
 
-    /// Adds every value of another sum exactly.
-    pub(crate) fn add_all(&mut self, other: &ExactSum) {
-        for &p in &other.partials {
-            self.add(p);
-        }
-        self.special += other.special;
-    }
-
     /// The non-overlapping parts whose exact sum is the sum (for storing it
     /// without rounding); a non-finite sum is one part.
     pub(crate) fn parts(&self) -> Vec<f64> {

@@ -1,4 +1,4 @@
-//! Compaction: folding the counter, histogram, summary and `sum`-gauge files of dead workers into one archive file per kind, crash-safely.
+//! Compaction: folding the counter, histogram, summary and `sum`/`min`/`max`/`mostrecent`-gauge files of dead workers into one archive file per kind, crash-safely.
 //!
 //! The archive of a kind is `{kind}_@archive.db` (`counter_@archive.db`,
 //! `gauge_sum_@archive.db`, ...): a name prometheus_client reads like any
@@ -19,9 +19,9 @@
 //! read a journal left by a crash.
 
 pub(crate) mod coord;
+mod fold;
 pub(crate) mod fsum;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
@@ -32,17 +32,30 @@ use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use self::coord::{ARCHIVE_TEMP, JOURNAL_FILE, JOURNAL_TEMP, Journal};
-use self::fsum::ExactSum;
+use self::fold::{Fold, Rule};
 use crate::error::{Error, Result};
 use crate::format::naming::{self, FileKind, GaugeMode};
-use crate::format::{Entries, HEADER_LEN, build_file, has_lock_marker};
+use crate::format::{Entries, HEADER_LEN, has_lock_marker};
 
 /// The process identifier of archive files (`counter_@archive.db`).
 pub const ARCHIVE_ID: &str = "@archive";
 
-/// The kinds whose files are folded: those whose values are summed across
-/// processes and still count after their writer died.
-pub const COMPACTED_KINDS: [FileKind; 4] = [
+/// The kinds whose dead workers' files are folded: those whose values still
+/// count after their writer died. Summed kinds keep exact sums; `min`, `max`
+/// and `mostrecent` gauges keep the value their merge rule picks.
+pub const COMPACTED_KINDS: [FileKind; 7] = [
+    FileKind::Counter,
+    FileKind::Histogram,
+    FileKind::Summary,
+    FileKind::Gauge(GaugeMode::Sum),
+    FileKind::Gauge(GaugeMode::Min),
+    FileKind::Gauge(GaugeMode::Max),
+    FileKind::Gauge(GaugeMode::MostRecent),
+];
+
+/// The kinds that are summed: when compaction is on, our collector adds them
+/// exactly.
+pub(crate) const SUMMED_KINDS: [FileKind; 4] = [
     FileKind::Counter,
     FileKind::Histogram,
     FileKind::Summary,
@@ -60,7 +73,7 @@ pub struct Compaction {
     pub left: Vec<PathBuf>,
 }
 
-/// Folds the counter, histogram, summary and `sum`-gauge files of the dead
+/// Folds the counter, histogram, summary and `sum`/`min`/`max`/`mostrecent`-gauge files of the dead
 /// workers `ids` (pids or worker ids) into the directory's archive files and
 /// removes them. Totals read by this crate's collector stay the same, bit for
 /// bit; a crash at any point leaves a directory that reads the same and that
@@ -174,13 +187,16 @@ fn fold_kind(
     done: &mut Compaction,
 ) -> Result<()> {
     let archive = kind.file_name(ARCHIVE_ID);
-    let mut sums = Sums::default();
+    let Some(rule) = Rule::of(kind) else {
+        return Ok(());
+    };
+    let mut sums = Fold::new(rule);
     let mut absorbed = Vec::new();
     for name in names {
         let Some(file) = open_dead(dir, dirfd, name, select, done)? else {
             continue;
         };
-        let mut scratch = Sums::default();
+        let mut scratch = Fold::new(rule);
         match read_entries(&file, &mut scratch) {
             Ok(()) => {
                 sums.add_all(scratch);
@@ -199,7 +215,7 @@ fn fold_kind(
     }
     match coord::open_at(dirfd, &archive, OFlag::O_RDONLY, Mode::empty()) {
         Ok(f) => {
-            let mut old = Sums::default();
+            let mut old = Fold::new(rule);
             read_entries(&f, &mut old).map_err(|e| Error::io(dir.join(&archive), e))?;
             old.add_all(sums);
             sums = old;
@@ -268,56 +284,9 @@ fn open_dead(
     }
 }
 
-/// Exact sums per raw key, in the order keys were first met.
-#[derive(Default)]
-struct Sums {
-    index: HashMap<Vec<u8>, usize>,
-    sums: Vec<(Vec<u8>, ExactSum)>,
-}
-
-impl Sums {
-    fn add(&mut self, key: &[u8], value: f64) {
-        let i = match self.index.get(key) {
-            Some(&i) => i,
-            None => {
-                self.index.insert(key.to_vec(), self.sums.len());
-                self.sums.push((key.to_vec(), ExactSum::default()));
-                self.sums.len() - 1
-            }
-        };
-        self.sums[i].1.add(value);
-    }
-
-    fn add_all(&mut self, other: Sums) {
-        for (key, s) in other.sums {
-            match self.index.get(&key) {
-                Some(&i) => self.sums[i].1.add_all(&s),
-                None => {
-                    self.index.insert(key.clone(), self.sums.len());
-                    self.sums.push((key, s));
-                }
-            }
-        }
-    }
-
-    /// The archive's bytes: every key with the parts of its exact sum (a
-    /// zero sum is kept as one `0.0` entry, so the series stays).
-    fn image(&self) -> Vec<u8> {
-        let mut entries = Vec::new();
-        for (key, s) in &self.sums {
-            let parts = s.parts();
-            if parts.is_empty() {
-                entries.push((key.as_slice(), 0.0, 0.0));
-            }
-            entries.extend(parts.into_iter().map(|p| (key.as_slice(), p, 0.0)));
-        }
-        build_file(&entries, 0)
-    }
-}
-
 /// Reads a whole metrics file (bounded by its size and
 /// [`MAX_FILE_SIZE`](crate::MAX_FILE_SIZE)) into `sums`.
-fn read_entries(mut file: &File, sums: &mut Sums) -> io::Result<()> {
+fn read_entries(mut file: &File, sums: &mut Fold) -> io::Result<()> {
     let size = file.metadata()?.len();
     if size > crate::MAX_FILE_SIZE {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
@@ -331,7 +300,7 @@ fn read_entries(mut file: &File, sums: &mut Sums) -> io::Result<()> {
     let entries = Entries::new(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     for e in entries {
         let e = e.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        sums.add(e.key, e.value);
+        sums.add(e.key, e.value, e.timestamp);
     }
     Ok(())
 }

@@ -25,8 +25,8 @@ fn next(seed: &mut u64) -> f64 {
 }
 
 /// Writes the files of `workers` dead prometheus_client-style workers (no
-/// lock marker): counters, a histogram, a summary and a `sum` gauge, all
-/// with non-integer values.
+/// lock marker): counters, a histogram, a summary and `sum`, `max`, `min`
+/// and `mostrecent` gauges, all with non-integer values.
 fn write_workers(dir: &Path, workers: std::ops::Range<u32>, seed: &mut u64) {
     let c = encode_key("paid", "paid_total", &[("cur", "eur")], "Paid.");
     let c2 = encode_key("paid", "paid_total", &[("cur", "usd")], "Paid.");
@@ -36,6 +36,9 @@ fn write_workers(dir: &Path, workers: std::ops::Range<u32>, seed: &mut u64) {
     let qs = encode_key("size", "size_sum", &[], "Size.");
     let qc = encode_key("size", "size_count", &[], "Size.");
     let g = encode_key("load", "load", &[], "Load.");
+    let peak = encode_key("peak", "peak", &[], "Peak.");
+    let low = encode_key("low", "low", &[], "Low.");
+    let last = encode_key("last", "last", &[], "Last.");
     for w in workers {
         let mut put = |prefix: &str, keys: &[&String]| {
             let entries: Vec<(&[u8], f64, f64)> = keys
@@ -49,6 +52,12 @@ fn write_workers(dir: &Path, workers: std::ops::Range<u32>, seed: &mut u64) {
         put("histogram", &[&b1, &b2, &s]);
         put("summary", &[&qs, &qc]);
         put("gauge_sum", &[&g]);
+        put("gauge_max", &[&peak]);
+        put("gauge_min", &[&low]);
+        // Most recent: distinct timestamps, not in worker order.
+        let ts = f64::from((w * 7919) % 1000 + 1);
+        let img = build_file(&[(last.as_bytes(), next(seed), ts)], 4096);
+        std::fs::write(dir.join(format!("gauge_mostrecent_{w}.db")), img).unwrap();
     }
 }
 
@@ -108,7 +117,7 @@ fn compaction_keeps_every_total_bit_identical() {
     let text_before = text(dir.path());
     for (round, dead) in [(0, 0..10), (1, 10..11), (2, 11..39)] {
         let done = compact(dir.path(), dead.clone());
-        assert_eq!(done.absorbed.len(), dead.len() * 4, "round {round}");
+        assert_eq!(done.absorbed.len(), dead.len() * 7, "round {round}");
         assert_eq!(totals(dir.path()), before, "round {round}");
         assert_eq!(text(dir.path()), text_before, "round {round}");
     }
@@ -119,8 +128,8 @@ fn compaction_keeps_every_total_bit_identical() {
     assert_eq!(totals(dir.path()), grown);
     let mut files = dir.files();
     files.retain(|f| f.ends_with(".db"));
-    // One archive per kind and the last live worker's four files.
-    assert_eq!(files.len(), 8, "{files:?}");
+    // One archive per kind and the last live worker's seven files.
+    assert_eq!(files.len(), 14, "{files:?}");
     assert!(files.contains(&"counter_@archive.db".to_string()));
 }
 
