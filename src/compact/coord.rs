@@ -54,6 +54,9 @@ pub(crate) struct ReadCoord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Journal {
     pub(crate) temp: String,
+    /// The temporary archive's inode: a file of that name with another
+    /// inode was made by someone else after the rename.
+    pub(crate) temp_ino: u64,
     pub(crate) archive: String,
     pub(crate) absorbed: Vec<String>,
 }
@@ -61,8 +64,8 @@ pub(crate) struct Journal {
 impl Journal {
     pub(crate) fn to_text(&self) -> String {
         let mut s = format!(
-            "{JOURNAL_MAGIC}\ntemp {}\narchive {}\n",
-            self.temp, self.archive
+            "{JOURNAL_MAGIC}\ntemp {} {}\narchive {}\n",
+            self.temp, self.temp_ino, self.archive
         );
         for d in &self.absorbed {
             s.push_str("absorbed ");
@@ -72,6 +75,13 @@ impl Journal {
         s
     }
 
+    /// True while the archive was not replaced yet: the temporary archive
+    /// named by the journal is still there (same inode).
+    pub(crate) fn archive_pending(&self, dirfd: &File) -> bool {
+        fstatat(dirfd, self.temp.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| st.st_ino == self.temp_ino)
+    }
+
     /// Parses a journal; every name must be a metrics file name (or the
     /// temporary archive), a single path component.
     pub(crate) fn parse(text: &str) -> Option<Journal> {
@@ -79,7 +89,8 @@ impl Journal {
         if lines.next()? != JOURNAL_MAGIC {
             return None;
         }
-        let temp = lines.next()?.strip_prefix("temp ")?.to_owned();
+        let (temp, ino) = lines.next()?.strip_prefix("temp ")?.split_once(' ')?;
+        let (temp, temp_ino) = (temp.to_owned(), ino.parse().ok()?);
         let archive = lines.next()?.strip_prefix("archive ")?.to_owned();
         let metrics_name = |n: &str| naming::parse_file_name(n).is_some() && !n.contains('/');
         if temp != ARCHIVE_TEMP || !metrics_name(&archive) {
@@ -95,6 +106,7 @@ impl Journal {
         }
         Some(Journal {
             temp,
+            temp_ino,
             archive,
             absorbed,
         })
@@ -116,7 +128,7 @@ pub(crate) fn begin_read(dir: &Path, dirfd: &File) -> Result<Option<ReadCoord>> 
     wait_lock(&lock, false).map_err(|e| Error::io(dir.join(LOCK_FILE), e))?;
     let mut skip = HashSet::new();
     if let Some(j) = read_journal(dirfd).map_err(|e| Error::io(dir.join(JOURNAL_FILE), e))?
-        && !exists(dirfd, &j.temp)
+        && !j.archive_pending(dirfd)
     {
         skip.extend(j.absorbed);
     }
@@ -173,11 +185,6 @@ pub(crate) fn read_journal(dirfd: &File) -> io::Result<Option<Journal>> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed compaction journal"))
 }
 
-/// True when `name` exists in the directory (as anything; not followed).
-pub(crate) fn exists(dirfd: &File, name: &str) -> bool {
-    fstatat(dirfd, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
-}
-
 /// `openat` without following links, not blocking, close-on-exec.
 pub(crate) fn open_at(dirfd: &File, name: &str, flags: OFlag, mode: Mode) -> io::Result<File> {
     let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
@@ -228,6 +235,7 @@ mod tests {
     fn journal_round_trips_and_rejects_foreign_names() {
         let j = Journal {
             temp: ARCHIVE_TEMP.into(),
+            temp_ino: 1234,
             archive: "counter_@archive.db".into(),
             absorbed: vec!["counter_12.db".into(), "counter_w3.db".into()],
         };

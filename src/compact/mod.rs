@@ -227,10 +227,11 @@ fn fold_kind(
     let mode = absorbed.iter().fold(0o644, |m, a| m & a.mode) | 0o600;
     let journal = Journal {
         temp: ARCHIVE_TEMP.to_owned(),
+        temp_ino: 0,
         archive,
         absorbed: absorbed.iter().map(|a| a.name.clone()).collect(),
     };
-    commit(dir, dirfd, &sums.image(), mode, &journal)?;
+    commit(dir, dirfd, &sums.image(), mode, journal)?;
     done.absorbed
         .extend(absorbed.iter().map(|a| dir.join(&a.name)));
     Ok(())
@@ -307,15 +308,17 @@ fn read_entries(mut file: &File, sums: &mut Fold) -> io::Result<()> {
 
 /// Installs a new archive and removes the absorbed files, journaled (see
 /// the module docs), with a crash point after each step for the tests.
-fn commit(dir: &Path, dirfd: &File, image: &[u8], mode: u32, journal: &Journal) -> Result<()> {
+fn commit(dir: &Path, dirfd: &File, image: &[u8], mode: u32, mut journal: Journal) -> Result<()> {
     let at = |name: &str| dir.join(name);
     let errno = |name: &str| {
         let path = at(name);
         move |e: nix::Error| Error::io(path, io::Error::from(e))
     };
-    write_new(dirfd, ARCHIVE_TEMP, image, mode).map_err(|e| Error::io(at(ARCHIVE_TEMP), e))?;
+    journal.temp_ino =
+        write_new(dirfd, ARCHIVE_TEMP, image, mode).map_err(|e| Error::io(at(ARCHIVE_TEMP), e))?;
     crash_point("temp-written");
     write_new(dirfd, JOURNAL_TEMP, journal.to_text().as_bytes(), 0o644)
+        .map(drop)
         .map_err(|e| Error::io(at(JOURNAL_TEMP), e))?;
     renameat(dirfd, JOURNAL_TEMP, dirfd, JOURNAL_FILE).map_err(errno(JOURNAL_FILE))?;
     sync_dir(dir, dirfd)?;
@@ -343,7 +346,7 @@ fn commit(dir: &Path, dirfd: &File, image: &[u8], mode: u32, journal: &Journal) 
 fn recover(dirfd: &File) -> io::Result<()> {
     remove(dirfd, JOURNAL_TEMP)?;
     if let Some(j) = coord::read_journal(dirfd)? {
-        if !coord::exists(dirfd, &j.temp) {
+        if !j.archive_pending(dirfd) {
             // The archive was replaced: the absorbed files are counted.
             for name in &j.absorbed {
                 remove(dirfd, name)?;
@@ -364,13 +367,15 @@ fn remove(dirfd: &File, name: &str) -> nix::Result<()> {
     }
 }
 
-/// Creates `name` (replacing a leftover), writes `bytes`, and `fsync`s it.
-fn write_new(dirfd: &File, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+/// Creates `name` (replacing a leftover), writes `bytes`, and `fsync`s it;
+/// returns its inode.
+fn write_new(dirfd: &File, name: &str, bytes: &[u8], mode: u32) -> io::Result<u64> {
     remove(dirfd, name)?;
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
     let mut f = coord::open_at(dirfd, name, flags, Mode::from_bits_truncate(mode))?;
     f.write_all(bytes)?;
-    f.sync_all()
+    f.sync_all()?;
+    Ok(f.metadata()?.ino())
 }
 
 fn sync_dir(dir: &Path, dirfd: &File) -> Result<()> {
