@@ -39,6 +39,15 @@
 //!   an Info describes living processes. Files without the marker (written
 //!   by prometheus_client) are always read.
 //!
+//! * When compaction is on (the directory holds
+//!   [`LOCK_FILE`](crate::LOCK_FILE); see
+//!   [`compact_dead_in`](crate::compact_dead_in)), a scrape holds a shared
+//!   lock on it while listing and reading, skips the files an interrupted
+//!   compaction already folded, and adds counters, histograms, summaries and
+//!   `sum` gauges exactly (rounded once), on one thread: totals then do not
+//!   depend on file order nor on which files were folded, and may differ in
+//!   the last bit from prometheus_client's sums.
+//!
 //! Where the result differs from prometheus_client's: Python fails the whole
 //! scrape on a corrupt or empty file, on a vanished file of a non-live type,
 //! and on a bad histogram bound, and follows symbolic links; we skip the file
