@@ -125,6 +125,9 @@ pub fn compact_dead_auto_in(dir: impl AsRef<Path>) -> Result<Compaction> {
     compact(dir.as_ref(), Select::Auto)
 }
 
+/// Files folded per archive replacement.
+const BATCH: usize = 256;
+
 /// Which files a compaction takes.
 #[derive(Clone, Copy)]
 enum Select<'a> {
@@ -146,7 +149,10 @@ fn compact(dir: &Path, select: Select<'_>) -> Result<Compaction> {
             Select::Ids(ids) => ids.iter().map(|id| kind.file_name(id)).collect(),
             Select::Auto => list_kind(dir, kind)?,
         };
-        fold_kind(dir, &dirfd, kind, &names, select, &mut done)?;
+        // Batches bound the descriptors held open (and locked) at once.
+        for batch in names.chunks(BATCH) {
+            fold_kind(dir, &dirfd, kind, batch, select, &mut done)?;
+        }
     }
     Ok(done)
 }

@@ -134,6 +134,18 @@ fn compaction_keeps_every_total_bit_identical() {
 }
 
 #[test]
+fn a_large_compaction_goes_in_batches() {
+    // 600 workers: three archive replacements per kind (256 files each).
+    let dir = Dir::new();
+    write_workers(dir.path(), 0..600, &mut 21);
+    compact(dir.path(), 0..0);
+    let before = text(dir.path());
+    assert_eq!(compact(dir.path(), 0..600).absorbed.len(), 600 * 7);
+    assert_eq!(text(dir.path()), before);
+    assert_eq!(dir.files().len(), 7 + 1);
+}
+
+#[test]
 fn summing_exactly_differs_from_naive_order_dependent_sums() {
     // The check above could not fail if the sums never depended on order:
     // show that these inputs do round differently in another order.
