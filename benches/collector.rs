@@ -10,7 +10,8 @@
 //!   `encode_text` (all of it, into a `Vec`, as the CLI does; as many
 //!   threads as the collector chooses), `encode_text_1_thread` and
 //!   `encode_text_2_thread` (the same with
-//!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS` set), and
+//!   `PROMETHEUS_MULTIPROC_COLLECT_THREADS` set), `encode_text_compaction_on`
+//!   (compaction turned on: lock taken, summed kinds added exactly), and
 //!   `encode_text_same_order` (every worker created its series in the same
 //!   order: the merger's best case).
 //! * `workers`: `encode_text` for 1, 16, 64 and 256 workers × 6,000 entries.
@@ -245,6 +246,14 @@ fn bench_reference(c: &mut Criterion, dirs: &mut Dirs) {
     g.bench_function("encode_text", |b| {
         let (path, _) = dirs.get(64, 1000, false);
         b.iter(|| encode_text(&path, &mut out))
+    });
+    g.bench_function("encode_text_compaction_on", |b| {
+        // The same directory with compaction turned on (nothing folded):
+        // the lock is taken and the summed kinds are added exactly.
+        let (path, _) = dirs.get(64, 1000, false);
+        prometheus_multiproc::compact_dead_in(&path, &[]).unwrap();
+        b.iter(|| encode_text(&path, &mut out));
+        std::fs::remove_file(path.join(prometheus_multiproc::LOCK_FILE)).unwrap();
     });
     for threads in [1, 2] {
         g.bench_function(format!("encode_text_{threads}_thread"), |b| {

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use prometheus_multiproc::format::FileKind;
-use prometheus_multiproc::{GaugeMode, mark_worker_dead_in, remove_dead_live_files};
+use prometheus_multiproc::{
+    GaugeMode, compact_dead_auto_in, compact_dead_in, mark_worker_dead_in, remove_dead_live_files,
+};
 
 use crate::{CliResult, fail, metrics_dir};
 
@@ -14,7 +16,11 @@ For each PID, removes exactly the files prometheus_client's mark_process_dead \
 removes (gauge_live*_PID.db); counters, histograms and other gauges stay, so \
 totals never go backwards. A PID may also be a worker id (see set_worker_id). \
 With --auto, removes the live-gauge files whose writer (a process using this \
-crate) is dead, found by probing their locks. Prints each removed path.")]
+crate) is dead, found by probing their locks. With --compact, also folds the \
+counter, histogram, summary and sum/min/max/mostrecent-gauge files of those workers into one \
+archive file per kind (totals unchanged) and removes them: only safe when \
+every reader of the directory is prometheus-multiproc (docs/reliability.md). \
+Prints each removed path.")]
 pub struct Args {
     /// Metrics directory [default: $PROMETHEUS_MULTIPROC_DIR]
     #[arg(long, value_name = "DIR")]
@@ -22,6 +28,10 @@ pub struct Args {
     /// Also remove the live-gauge files of every dead worker found by lock probing.
     #[arg(long)]
     auto: bool,
+    /// Also fold the dead workers' counter, histogram, summary and sum/min/max/mostrecent-gauge
+    /// files into the directory's archive files (turns compaction on).
+    #[arg(long)]
+    compact: bool,
     /// Process ids (or worker ids) of workers that have exited.
     #[arg(value_name = "PID")]
     pids: Vec<String>,
@@ -57,6 +67,13 @@ pub fn run(args: Args) -> CliResult {
     }
     if args.auto {
         removed.extend(remove_dead_live_files(&dir)?);
+    }
+    if args.compact {
+        let ids: Vec<&str> = args.pids.iter().map(String::as_str).collect();
+        removed.extend(compact_dead_in(&dir, &ids)?.absorbed);
+        if args.auto {
+            removed.extend(compact_dead_auto_in(&dir)?.absorbed);
+        }
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for p in &removed {

@@ -108,6 +108,12 @@ pub struct Args {
     /// the exporter ends with gunicorn (Linux, PR_SET_PDEATHSIG).
     #[arg(long = "exit-with-parent")]
     exit_with_parent: bool,
+    /// Every SECS seconds (and at start), fold the counter, histogram,
+    /// summary and sum/min/max/mostrecent-gauge files of workers found dead by lock probing
+    /// into archive files (turns compaction on). Only safe when every reader
+    /// of the directory is prometheus-multiproc (docs/reliability.md).
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60", value_parser = parse_secs)]
+    compact: Option<f64>,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -170,6 +176,11 @@ pub fn run(args: Args) -> CliResult {
         Some(w) => (w.tls, w.users, w.headers),
         None => (None, None, Vec::new()),
     };
+    if let Some(secs) = args.compact {
+        // Once now, so that compaction is on before the first scrape.
+        prometheus_multiproc::compact_dead_auto_in(&dir)?;
+        spawn_compactor(dir.clone(), Duration::from_secs_f64(secs));
+    }
     let listener = bind(&args.listen_address)?;
     let addr = listener.local_addr()?;
     let timeout = Duration::from_secs_f64(args.timeout);
@@ -203,6 +214,25 @@ pub fn run(args: Args) -> CliResult {
     // A merge stuck on a hung file system must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// Compacts dead workers' files every `every`, off the scrape path (a
+/// scrape waits only for the lock while an archive is replaced).
+fn spawn_compactor(dir: PathBuf, every: Duration) {
+    let run = move || {
+        loop {
+            std::thread::sleep(every);
+            if let Err(e) = prometheus_multiproc::compact_dead_auto_in(&dir) {
+                eprintln!("warning: compaction failed: {e}");
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("pm-compact".into())
+        .spawn(run)
+    {
+        eprintln!("warning: cannot start the compaction thread: {e}");
+    }
 }
 
 /// Binds the listening socket; a port in use or a bad address is a clear

@@ -30,6 +30,18 @@ pub(crate) fn collect_threads() -> usize {
     n.clamp(1, 16)
 }
 
+/// Test hook of compaction ([`compact_dead_in`](crate::compact_dead_in)):
+/// set to a step name (`temp-written`, `journal-written`, `renamed`,
+/// `unlinked-one`, `unlinked`, `done`), it makes the compacting process abort
+/// right after that step, so that tests can check the directory a crash
+/// leaves. Never set it in production.
+///
+/// ```
+/// use prometheus_multiproc::env::COMPACT_CRASH_AT_ENV;
+/// assert_eq!(COMPACT_CRASH_AT_ENV, "PROMETHEUS_MULTIPROC_COMPACT_CRASH_AT");
+/// ```
+pub const COMPACT_CRASH_AT_ENV: &str = "PROMETHEUS_MULTIPROC_COMPACT_CRASH_AT";
+
 /// Environment variable with the octal permission bits for new files
 /// (default `600`: owner only).
 pub const FILE_MODE_ENV: &str = "PROMETHEUS_MULTIPROC_FILE_MODE";

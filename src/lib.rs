@@ -74,6 +74,7 @@
 //! no file content can make it read, write or allocate outside the file.
 
 mod collect;
+mod compact;
 pub mod encoding;
 pub mod env;
 mod error;
@@ -99,6 +100,8 @@ pub use collect::dead::{
     remove_dead_live_files,
 };
 pub use collect::{MAX_FILE_SIZE, READ_BUDGET, to_metric_families};
+pub use compact::coord::{JOURNAL_FILE, LOCK_FILE};
+pub use compact::{ARCHIVE_ID, COMPACTED_KINDS, Compaction, compact_dead_auto_in, compact_dead_in};
 pub use error::{Error, Result};
 pub use format::GaugeMode;
 pub use merge::{Family, FamilyKind, Sample};

@@ -53,6 +53,15 @@
 //!   an Info describes living processes. Files without the marker (written
 //!   by prometheus_client) are always read.
 //!
+//! * When compaction is on (the directory holds
+//!   [`LOCK_FILE`](crate::LOCK_FILE); see
+//!   [`compact_dead_in`](crate::compact_dead_in)), a scrape holds a shared
+//!   lock on it while listing and reading, skips the files an interrupted
+//!   compaction already folded, and adds counters, histograms, summaries and
+//!   `sum` gauges exactly (rounded once), on one thread: totals then do not
+//!   depend on file order nor on which files were folded, and may differ in
+//!   the last bit from prometheus_client's sums.
+//!
 //! Where the result differs from prometheus_client's: Python fails the whole
 //! scrape on a corrupt or empty file, on a vanished file of a non-live type,
 //! and on a bad histogram bound, follows symbolic links, reads keys of any
@@ -260,7 +269,13 @@ impl MultiProcessCollector {
     fn scrape(&self, format: Option<Encoder>) -> Result<(Scrape, Encoded)> {
         let start = Instant::now();
         let dirfd = super::open::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let (names, skipped) = self.scan()?;
+        // Compaction on: hold its lock while listing and reading, and leave
+        // out the files an interrupted compaction already folded.
+        let coord = crate::compact::coord::begin_read(&self.dir, &dirfd)?;
+        let (mut names, skipped) = self.scan()?;
+        if let Some(c) = &coord {
+            names.retain(|(name, _)| !c.skip.contains(name));
+        }
         // No sorting: files are merged in directory listing order, which is
         // the order prometheus_client's glob sees them in, so that float sums
         // round exactly as Python's do (addition is not associative).
@@ -268,8 +283,11 @@ impl MultiProcessCollector {
         // Process metrics join the families after the merge: encode then.
         let early = format.filter(|_| !self.process_metrics);
         let threads = crate::env::collect_threads();
-        let (mut families, mut st, mut encoded) =
-            self.merge_all(&dirfd, &names, skipped, threads, early);
+        let (mut families, mut st, mut encoded) = match coord {
+            Some(_) => self.merge_exact(&dirfd, &names, skipped, early),
+            None => self.merge_all(&dirfd, &names, skipped, threads, early),
+        };
+        drop(coord);
         if self.process_metrics {
             let files = names.iter().map(|(n, _)| n.as_str());
             crate::collect::procfs::append(&self.dir, files, &mut families, &mut st.warnings);

@@ -6,6 +6,7 @@ pub(crate) mod collector;
 mod convert;
 pub(crate) mod dead;
 mod encoded;
+mod exact;
 mod open;
 mod parallel;
 mod placement;
@@ -18,4 +19,5 @@ mod warning;
 
 pub use budget::READ_BUDGET;
 pub use convert::to_metric_families;
+pub(crate) use open::open_dir;
 pub use read::MAX_FILE_SIZE;

@@ -35,15 +35,35 @@ impl ScrapeState {
         kind: FileKind,
         pid: &str,
     ) {
-        let outcome = open_image(dirfd, name, kind).and_then(|file| {
-            if file.dense && self.buf.try_grow(file.used) {
-                read_whole(&file, &mut self.buf)?;
-                self.merge_image(file.used, kind, pid)
-            } else {
-                self.merge_chunked(&file, kind, pid)
-            }
-        });
+        let outcome = self
+            .stage_file(dirfd, name, kind)
+            .map(|()| self.add_staged(kind, pid));
         self.record(dir, name, outcome);
+    }
+
+    /// Reads the file `name` and resolves its entries into `self.staged`,
+    /// without merging them: whole if its `used` bytes are on disk and the
+    /// budget lets its buffer grow to hold them, else in chunks.
+    pub(super) fn stage_file(
+        &mut self,
+        dirfd: &File,
+        name: &str,
+        kind: FileKind,
+    ) -> Result<(), Skip> {
+        let file = open_image(dirfd, name, kind)?;
+        if file.dense && self.buf.try_grow(file.used) {
+            read_whole(&file, &mut self.buf)?;
+            self.stage_image(file.used, kind)
+        } else {
+            self.stage_chunked(&file, kind)
+        }
+    }
+
+    /// Merges the entries staged for one file; returns the type conflicts
+    /// met.
+    fn add_staged(&mut self, kind: FileKind, pid: &str) -> Vec<TypeConflict> {
+        let report = self.merger.add_file(kind, pid, self.staged.iter().copied());
+        report.conflicts
     }
 
     /// Merges a file read by another thread (see
@@ -68,7 +88,12 @@ impl ScrapeState {
     }
 
     /// Counts and warns about the outcome of reading and merging one file.
-    fn record(&mut self, dir: &Path, name: &str, outcome: Result<Vec<TypeConflict>, Skip>) {
+    pub(super) fn record(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        outcome: Result<Vec<TypeConflict>, Skip>,
+    ) {
         match outcome {
             Ok(conflicts) => {
                 self.stats.files_read += 1;
@@ -101,28 +126,28 @@ impl ScrapeState {
         kind: FileKind,
         pid: &str,
     ) -> Result<Vec<TypeConflict>, Skip> {
+        self.stage_image(used, kind)?;
+        Ok(self.add_staged(kind, pid))
+    }
+
+    /// Resolves the entries of the file image `self.buf[..used]` into
+    /// `self.staged`.
+    fn stage_image(&mut self, used: usize, kind: FileKind) -> Result<(), Skip> {
         let data = &self.buf[..used];
         self.staged.clear();
         self.merger.start_file();
         let mut entries = Entries::new(data).map_err(Skip::Corrupt)?;
-        stage(&mut self.merger, &mut self.staged, kind, &mut entries)?;
-        let report = self.merger.add_file(kind, pid, self.staged.iter().copied());
-        Ok(report.conflicts)
+        stage(&mut self.merger, &mut self.staged, kind, &mut entries)
     }
 
-    /// Merges `file` read in windows of [`CHUNK`] bytes (of [`FREE_BYTES`]
+    /// Resolves the entries of `file` into `self.staged`, read in windows of [`CHUNK`] bytes (of [`FREE_BYTES`]
     /// if the budget has no lease for a chunk; larger only for an entry that
     /// does not fit, of at most 1 MiB), parsed as they come: memory stays
     /// bounded whatever `used` says, and a hole (zeros) ends the read at its
-    /// first window. The result is the same as [`merge_image`]'s.
+    /// first window. The result is the same as [`stage_image`]'s.
     ///
-    /// [`merge_image`]: Self::merge_image
-    fn merge_chunked(
-        &mut self,
-        file: &Opened,
-        kind: FileKind,
-        pid: &str,
-    ) -> Result<Vec<TypeConflict>, Skip> {
+    /// [`stage_image`]: Self::stage_image
+    fn stage_chunked(&mut self, file: &Opened, kind: FileKind) -> Result<(), Skip> {
         self.staged.clear();
         self.merger.start_file();
         let window = if self.buf.try_grow(CHUNK) {
@@ -153,8 +178,7 @@ impl ScrapeState {
             };
             at = entries.offset();
         }
-        let report = self.merger.add_file(kind, pid, self.staged.iter().copied());
-        Ok(report.conflicts)
+        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ use crate::common::{
     Dir, HttpResponse, assert_same_body, fork_worker, http_request, in_worker, random_dir, run_py,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_prometheus-multiproc");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_prometheus-multiproc");
 
 /// The command, with no metrics directory in its environment.
 pub(crate) fn cmd(args: &[&str]) -> Command {
@@ -62,7 +62,7 @@ fn sum_of(exposition: &str, name: &str) -> f64 {
 }
 
 /// The value of the exact sample line `series` (name and labels as printed).
-fn value_of_line(exposition: &str, series: &str) -> Option<f64> {
+pub(crate) fn value_of_line(exposition: &str, series: &str) -> Option<f64> {
     exposition
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())

@@ -6,6 +6,7 @@
 mod accept_headers;
 mod cli;
 mod cli_bounded;
+mod cli_compact;
 mod cli_negotiation;
 mod cli_process;
 mod collect_mixed;

@@ -8,6 +8,7 @@ mod api;
 mod axum_endpoint;
 mod bounded_read;
 mod common;
+mod compact;
 mod duplicates;
 #[cfg(feature = "metrics")]
 mod facade;
