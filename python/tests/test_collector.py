@@ -13,12 +13,6 @@ from helpers import (
     generate_rust, merge_into, python_registry, sorted_samples,
 )
 
-ORDER = pytest.mark.xfail(
-    strict=True,
-    reason="sample order is ours (histogram buckets before _sum, `all` gauges "
-           "by pid) until branch `order` brings prometheus_client's")
-
-
 @pytest.fixture(scope="module")
 def python_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("python")
@@ -60,7 +54,6 @@ def test_dropin_metrics_equal_pythons_up_to_sample_order(directory):
             getattr(metric, "_multiprocess_mode", None)
 
 
-@ORDER
 def test_dropin_metrics_equal_pythons(python_dir):
     ours = by_name(dropin_registry(python_dir).collect())
     theirs = by_name(python_registry(python_dir).collect())
@@ -90,7 +83,6 @@ def test_bytes_path_lines_equal_pythons(directory, accept):
     assert sorted(body.splitlines()) == sorted(theirs.splitlines())
 
 
-@ORDER
 @pytest.mark.parametrize("accept", [None, "application/openmetrics-text"])
 def test_bytes_path_equals_pythons(python_dir, accept):
     assert prometheus_multiproc.generate_latest(str(python_dir), accept) == \

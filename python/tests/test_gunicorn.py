@@ -17,11 +17,6 @@ import pytest
 
 from helpers import REPO
 
-ORDER = pytest.mark.xfail(
-    strict=True,
-    reason="histogram samples in our order until branch `order` brings prometheus_client's")
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,6 +112,5 @@ def test_same_lines_as_prometheus_client(bodies):
     assert b'app_requests_total{path="/fail",status="500"} 50.0' in ours[0]
 
 
-@ORDER
 def test_identical_to_prometheus_client(bodies):
     assert bodies["bytes"] == bodies["python"]
