@@ -26,7 +26,7 @@ from prometheus_client import generate_latest
 
 import prometheus_multiproc
 from helpers import REPO, dropin_registry, python_registry
-from test_gunicorn import _fail, free_port, get, wait_for, workers
+from test_gunicorn import _fail, free_port, get, quiescent_bodies, wait_for, workers
 
 SLOTS = 3
 # counter, histogram, summary, gauge_livesum, gauge_mostrecent
@@ -105,13 +105,7 @@ def run(tmp_path_factory):
                  and len(workers(server.pid)) == SLOTS, "the killed worker's replacement")
         for i in range(60):
             get(base + f"/items/{i}")
-        first = get(base + "/metrics/python")
-        result["bodies"] = {
-            "dropin": get(base + "/metrics/dropin"),
-            "bytes": get(base + "/metrics/bytes"),
-            "python": get(base + "/metrics/python"),
-        }
-        assert first == result["bodies"]["python"], "the directory changed: not quiescent"
+        result["bodies"] = quiescent_bodies(base)
         result["files_at_end"] = check_files(directory)
         return result
     finally:
