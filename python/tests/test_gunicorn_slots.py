@@ -119,7 +119,9 @@ def run(tmp_path_factory):
 
 def test_workers_restarted_and_files_stay_bounded(run):
     assert run["processes"] > SLOTS, "no worker restarted"
-    assert len(run["files_at_end"]) == SLOTS * KINDS
+    # Every slot has written every kind; a slot whose worker just restarted
+    # has no live-gauge file until its new worker's first request.
+    assert SLOTS * (KINDS - 1) <= len(run["files_at_end"]) <= SLOTS * KINDS
 
 
 def test_sigkilled_workers_live_gauge_is_gone_without_mark_process_dead(run):
