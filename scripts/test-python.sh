@@ -4,8 +4,9 @@
 #
 # 1. prometheus_client 0.26.0's own tests/test_multiprocess.py, unmodified,
 #    fetched from PyPI (the sdist, cached in target/python-upstream/; never
-#    vendored), with our collector in place of prometheus_client's
-#    (python/tests/upstream_collector.py);
+#    vendored), twice: with our collector in place of prometheus_client's
+#    (python/tests/upstream_collector.py), and with our value class in place
+#    of its writer (python/tests/upstream_values.py);
 # 2. our tests in python/tests/.
 #
 # Any pytest exit code other than 0 fails, including 5 (no tests ran).
@@ -37,6 +38,10 @@ echo "== prometheus_client 0.26.0 tests/test_multiprocess.py with prometheus_mul
 # installed one; -c /dev/null: no configuration file from anywhere.
 (cd "$tests" && PYTHONPATH="$repo/python/tests" "$python" -m pytest -c /dev/null \
     --rootdir "$tests" -p upstream_collector -q test_multiprocess.py)
+
+echo "== prometheus_client 0.26.0 tests/test_multiprocess.py with prometheus_multiproc's value class"
+(cd "$tests" && PYTHONPATH="$repo/python/tests" "$python" -m pytest -c /dev/null \
+    --rootdir "$tests" -p upstream_values -q test_multiprocess.py)
 
 echo "== python/tests"
 (cd "$repo" && "$python" -m pytest -c /dev/null --rootdir "$repo/python/tests" -q python/tests)

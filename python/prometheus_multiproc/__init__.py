@@ -19,16 +19,9 @@ import asyncio
 import gzip
 import os
 import warnings
-from urllib.parse import parse_qs
 
 from prometheus_client import multiprocess as _pc_multiprocess
-from prometheus_client import openmetrics as _pc_openmetrics
-from prometheus_client.exposition import (
-    CONTENT_TYPE_PLAIN_0_0_4,
-    choose_encoder,
-    gzip_accepted,
-)
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.exposition import gzip_accepted
 
 from . import _native
 from .values import RustValue, install, set_worker_id
@@ -44,9 +37,6 @@ __all__ = [
     "make_wsgi_app",
     "mark_process_dead",
 ]
-
-_OPENMETRICS_CONTENT_TYPE = _pc_openmetrics.exposition.CONTENT_TYPE_LATEST
-
 
 class MetricsFileWarning(RuntimeWarning):
     """A metrics file was skipped (corrupt, unreadable, not a regular file);
@@ -92,31 +82,12 @@ def _resolve_path(path):
     return path
 
 
-def _native_accept(content_type):
-    """The Accept header that makes the Rust side choose the format
-    prometheus_client chose (``content_type``), or None when the Rust side
-    cannot produce it yet (name escaping other than underscores, text 1.0.0,
-    OpenMetrics versions other than 1.0.0)."""
-    if content_type == CONTENT_TYPE_PLAIN_0_0_4:
-        return ""
-    if content_type == _OPENMETRICS_CONTENT_TYPE:
-        return "application/openmetrics-text"
-    return None
-
-
-def _generate(path, accept_header):
-    encoder, content_type = choose_encoder(accept_header)
-    accept = _native_accept(content_type)
-    if accept is None:
-        # prometheus_client's encoder over our drop-in collector.
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path)
-        return encoder(registry), content_type
-    body, native_type, messages = _native.render(path, accept)
+def _generate(path, accept_header, query=None):
+    """Body and content type from Rust: the library's negotiation (that of
+    prometheus_client's ``choose_encoder``, name escaping included) and, with
+    a query string holding ``name[]``, the library's name filter."""
+    body, content_type, messages = _native.render(path, accept_header, query)
     _warn(messages)
-    if native_type != content_type:
-        raise RuntimeError(
-            f"prometheus_multiproc: encoded {native_type!r}, expected {content_type!r}")
     return body, content_type
 
 
@@ -131,19 +102,9 @@ def generate_latest(path=None, accept_header=None):
     return _generate(_resolve_path(path), accept_header)
 
 
-def _bake_output(path, accept_header, accept_encoding_header, params, disable_compression):
+def _bake_output(path, accept_header, accept_encoding_header, query, disable_compression):
     """prometheus_client's ``_bake_output``, with the body from Rust."""
-    if 'name[]' in params:
-        # Filtering needs Metric objects: prometheus_client's encoder over
-        # our drop-in collector, in a registry that lets a collector without
-        # declared names be filtered (a plain CollectorRegistry would serve
-        # nothing).
-        encoder, content_type = choose_encoder(accept_header)
-        registry = CollectorRegistry(support_collectors_without_names=True)
-        MultiProcessCollector(registry, path)
-        output = encoder(registry.restricted_registry(params['name[]']))
-    else:
-        output, content_type = _generate(path, accept_header)
+    output, content_type = _generate(path, accept_header, query)
     headers = [('Content-Type', content_type)]
     if not disable_compression and gzip_accepted(accept_encoding_header):
         output = gzip.compress(output)
@@ -172,7 +133,7 @@ def make_wsgi_app(path=None, disable_compression=False):
         else:
             status, headers, output = _bake_output(
                 path, environ.get('HTTP_ACCEPT'), environ.get('HTTP_ACCEPT_ENCODING'),
-                parse_qs(environ.get('QUERY_STRING', '')), disable_compression)
+                environ.get('QUERY_STRING', ''), disable_compression)
         start_response(status, headers)
         return [output]
 
@@ -194,10 +155,10 @@ def make_asgi_app(path=None, disable_compression=False):
     async def prometheus_app(scope, receive, send):
         if scope.get("type") != "http":
             raise ValueError(f"prometheus_multiproc: unsupported ASGI scope {scope.get('type')!r}")
-        params = parse_qs(scope.get('query_string', b'').decode("utf8"))
+        query = scope.get('query_string', b'').decode("utf8")
         status, headers, output = await asyncio.get_running_loop().run_in_executor(
             None, _bake_output, path, _header(scope, 'accept'),
-            _header(scope, 'accept-encoding'), params, disable_compression)
+            _header(scope, 'accept-encoding'), query, disable_compression)
         payload = await receive()
         if payload.get("type") == "http.request":
             await send({

@@ -33,20 +33,25 @@ fn collect<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Bound<'py, PyList>,
 }
 
 /// Collects the directory `path` and encodes it for the `Accept` header
-/// `accept` (`None`: the Prometheus text format). Returns
-/// `(body, content_type, warnings)`.
+/// `accept` (`None`: no header), cut to the `name[]` fields of the URL
+/// query string `query` if any: the format, name escaping and content type
+/// chosen as prometheus_client 0.26's `choose_encoder` chooses them
+/// (`prometheus_multiproc::integrations::render_request`). Returns
+/// `(body, content_type, warnings)`. A header prometheus_client fails on
+/// (a version such as `1.x`) raises `TypeError`, as `choose_encoder` does.
 #[pyfunction]
-#[pyo3(signature = (path, accept=None))]
+#[pyo3(signature = (path, accept=None, query=None))]
 fn render<'py>(
     py: Python<'py>,
     path: PathBuf,
     accept: Option<String>,
+    query: Option<String>,
 ) -> PyResult<(Bound<'py, PyBytes>, String, Vec<String>)> {
     let rendered = py
         .detach(|| {
             let collector = MultiProcessCollector::new(&path)?;
             // The one place where the format is chosen and the body encoded.
-            integrations::render(&collector, accept.as_deref())
+            integrations::render_request(&collector, accept.as_deref(), query.as_deref())
         })
         .map_err(errors::to_py)?;
     let warnings = rendered.warnings.iter().map(|w| w.to_string()).collect();

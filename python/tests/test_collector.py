@@ -9,15 +9,9 @@ import pytest
 
 import prometheus_multiproc
 from helpers import (
-    ACCEPT_HEADERS, by_name, dropin_registry, expose, generate_python,
-    generate_rust, merge_into, python_registry, sorted_samples,
+    ACCEPT_HEADERS, answer, by_name, dropin_registry, expose, generate_python,
+    generate_rust, generate_utf8, merge_into, python_registry, sorted_samples,
 )
-
-ORDER = pytest.mark.xfail(
-    strict=True,
-    reason="sample order is ours (histogram buckets before _sum, `all` gauges "
-           "by pid) until branch `order` brings prometheus_client's")
-
 
 @pytest.fixture(scope="module")
 def python_dir(tmp_path_factory):
@@ -60,7 +54,6 @@ def test_dropin_metrics_equal_pythons_up_to_sample_order(directory):
             getattr(metric, "_multiprocess_mode", None)
 
 
-@ORDER
 def test_dropin_metrics_equal_pythons(python_dir):
     ours = by_name(dropin_registry(python_dir).collect())
     theirs = by_name(python_registry(python_dir).collect())
@@ -75,26 +68,48 @@ def test_label_dicts_in_pythons_insertion_order(python_dir):
     assert ours == theirs
 
 
-@pytest.mark.parametrize("accept", ACCEPT_HEADERS)
-def test_bytes_path_equals_prometheus_client_over_dropin(directory, accept):
-    body, content_type = prometheus_multiproc.generate_latest(str(directory), accept)
-    assert (body, content_type) == expose(dropin_registry(directory), accept)
-    assert body.count(b"\n") > 100
+@pytest.fixture(scope="module")
+def utf8_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("utf8")
+    generate_utf8(d)
+    return d
 
 
-@pytest.mark.parametrize("accept", [None, "application/openmetrics-text"])
-def test_bytes_path_lines_equal_pythons(directory, accept):
-    body, content_type = prometheus_multiproc.generate_latest(str(directory), accept)
-    theirs, their_type = expose(python_registry(directory), accept)
-    assert content_type == their_type
-    assert sorted(body.splitlines()) == sorted(theirs.splitlines())
+@pytest.fixture(params=["python_dir", "mixed_dir", "utf8_dir"])
+def any_directory(request):
+    return request.getfixturevalue(request.param)
 
 
-@ORDER
-@pytest.mark.parametrize("accept", [None, "application/openmetrics-text"])
-def test_bytes_path_equals_pythons(python_dir, accept):
-    assert prometheus_multiproc.generate_latest(str(python_dir), accept) == \
-        expose(python_registry(python_dir), accept)
+def test_bytes_path_equals_prometheus_client_for_every_accept_header(any_directory):
+    """The bytes path (the library's negotiation, escaping and encoders) and
+    prometheus_client's choose_encoder over its own MultiProcessCollector:
+    the same body and content type, or both raise TypeError."""
+    escaped = set()
+    for accept in ACCEPT_HEADERS:
+        ours = answer(lambda: prometheus_multiproc.generate_latest(str(any_directory), accept))
+        theirs = answer(lambda: expose(python_registry(any_directory), accept))
+        assert ours == theirs, accept
+        if isinstance(ours, tuple):
+            assert ours[0].count(b"\n") > 10, accept
+            escaped.add(ours[0])
+    # The headers above really ask for different encodings of this directory.
+    assert len(escaped) >= (6 if any_directory.name.startswith("utf8") else 3)
+
+
+def test_utf8_names_are_escaped_differently_per_scheme(utf8_dir):
+    bodies = {e: prometheus_multiproc.generate_latest(
+        str(utf8_dir), f"text/plain;version=1.0.0;escaping={e}")[0]
+        for e in ("allow-utf-8", "underscores", "dots", "values")}
+    assert b'{"http.requests_total"' in bodies["allow-utf-8"]
+    assert b"http_dot_requests__total{" in bodies["dots"]
+    assert b"U__http_2e_requests__total{U___31_x=" in bodies["values"]
+    assert b"http_requests_total{_x=" in bodies["underscores"]
+
+
+def test_accept_header_python_cannot_compare_raises_type_error(python_dir):
+    with pytest.raises(TypeError, match="1.x"):
+        prometheus_multiproc.generate_latest(
+            str(python_dir), "application/openmetrics-text;version=1.x")
 
 
 def test_corrupt_file_is_skipped_with_a_warning(tmp_path):
@@ -162,3 +177,38 @@ def test_mark_process_dead_removes_live_gauges_only(tmp_path, monkeypatch):
         ["counter_42.db", "gauge_livesum_43.db", "gauge_sum_42.db"]
     prometheus_multiproc.mark_process_dead("43", str(tmp_path))
     assert not (tmp_path / "gauge_livesum_43.db").exists()
+
+
+def test_bytes_path_uses_no_python_objects(python_dir, monkeypatch):
+    """Every Accept header and `name[]` are served by Rust alone: with the
+    drop-in collector and prometheus_client's encoders broken, the bytes
+    path and the WSGI app still answer as before. (Until the library did the
+    escaping, these headers fell back to prometheus_client's encoder over
+    the drop-in collector.)"""
+    app = prometheus_multiproc.make_wsgi_app(str(python_dir))
+
+    def wsgi(accept, query):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": query}
+        if accept is not None:
+            environ["HTTP_ACCEPT"] = accept
+        return b"".join(app(environ, lambda status, headers: None))
+
+    query = "name[]=errors_total&name[]=http_request_duration_seconds_bucket"
+    before = {a: (answer(lambda: prometheus_multiproc.generate_latest(str(python_dir), a)),
+                  answer(lambda: wsgi(a, query))) for a in ACCEPT_HEADERS}
+
+    def broken(*args, **kwargs):
+        raise AssertionError("Python objects used")
+    import prometheus_client.exposition
+    import prometheus_client.openmetrics.exposition
+    monkeypatch.setattr(prometheus_multiproc.MultiProcessCollector, "collect", broken)
+    monkeypatch.setattr(prometheus_client.exposition, "choose_encoder", broken)
+    monkeypatch.setattr(prometheus_client.exposition, "generate_latest", broken)
+    monkeypatch.setattr(prometheus_client.openmetrics.exposition, "generate_latest", broken)
+    for accept in ACCEPT_HEADERS:
+        ours = answer(lambda: prometheus_multiproc.generate_latest(str(python_dir), accept))
+        assert ours == before[accept][0], accept
+        assert answer(lambda: wsgi(accept, query)) == before[accept][1], accept
+    filtered = before[None][1]
+    assert b"errors_total" in filtered and b"_bucket{" in filtered
+    assert b"_sum" not in filtered

@@ -6,11 +6,6 @@ Loaded with ``-p upstream_collector`` (python/tests on PYTHONPATH), so the
 swap happens before the test module runs ``from prometheus_client.multiprocess
 import mark_process_dead, MultiProcessCollector``. After collection, the
 plugin checks that the test module really holds ours.
-
-Tests that fail only because our sample order is not yet prometheus_client's
-(branch ``order`` brings it) are marked strict xfail: each must fail, and
-must start passing (XPASS fails the run) once the order matches, so the list
-cannot go stale.
 """
 
 import sys
@@ -22,21 +17,6 @@ import prometheus_multiproc
 
 prometheus_client.multiprocess.MultiProcessCollector = prometheus_multiproc.MultiProcessCollector
 prometheus_client.multiprocess.mark_process_dead = prometheus_multiproc.mark_process_dead
-
-# Test name -> why it fails today.
-ORDER = ("histogram samples in our order (buckets, _sum, _count) where "
-         "prometheus_client lists _sum first; fixed by branch `order`")
-EXPECTED_FAILURES = {
-    "test_collect": ORDER,
-    "test_collect_histogram_ordering": ORDER,
-}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        reason = EXPECTED_FAILURES.get(item.name)
-        if reason:
-            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 def pytest_collection_finish(session):
