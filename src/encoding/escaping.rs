@@ -144,8 +144,41 @@ pub(crate) fn in_label_set(s: &str) -> bool {
 /// `^[first][rest]*$` as Python's `re.match` tests it: `$` also matches
 /// before a final newline.
 fn is_legacy(s: &str, set: Charset) -> bool {
-    let body = s.strip_suffix('\n').unwrap_or(s);
-    !body.is_empty() && body.chars().enumerate().all(|(i, c)| set.allows(c, i))
+    // Every allowed character is ASCII, so bytes can be tested one by one:
+    // a byte of a multi-byte character is never allowed. Once per name of
+    // every sample: a table, not a chain of comparisons.
+    let body = s.strip_suffix('\n').unwrap_or(s).as_bytes();
+    let (first_ok, rest_ok) = match set {
+        Charset::Metric => (&METRIC_FIRST, &METRIC_REST),
+        Charset::Label => (&LABEL_FIRST, &LABEL_REST),
+    };
+    match body.split_first() {
+        Some((&first, rest)) => {
+            first_ok[usize::from(first)] && rest.iter().all(|&b| rest_ok[usize::from(b)])
+        }
+        None => false,
+    }
+}
+
+/// The bytes [`Charset::allows`] allows, first and later, as lookup tables.
+const METRIC_FIRST: [bool; 256] = byte_table(Charset::Metric, 0);
+const METRIC_REST: [bool; 256] = byte_table(Charset::Metric, 1);
+const LABEL_FIRST: [bool; 256] = byte_table(Charset::Label, 0);
+const LABEL_REST: [bool; 256] = byte_table(Charset::Label, 1);
+
+const fn byte_table(set: Charset, i: usize) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        // CAST: b < 128, an ASCII character.
+        let c = b as u8 as char;
+        t[b] = c.is_ascii_alphabetic()
+            || c == '_'
+            || (i > 0 && c.is_ascii_digit())
+            || (matches!(set, Charset::Metric) && c == ':');
+        b += 1;
+    }
+    t
 }
 
 /// Appends a metric name as prometheus_client's `escape_metric_name` writes
@@ -236,6 +269,32 @@ pub(crate) fn push_backslashed(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte tables of `is_legacy` accept what [`Charset::allows`] accepts,
+    /// character by character.
+    #[test]
+    fn byte_tables_agree_with_allows() {
+        let reference = |s: &str, set: Charset| {
+            let body = s.strip_suffix('\n').unwrap_or(s);
+            !body.is_empty() && body.chars().enumerate().all(|(i, c)| set.allows(c, i))
+        };
+        let chars: Vec<char> = (0u32..0x250)
+            .chain([0x2028, 0xfeff, 0x1f600])
+            .filter_map(char::from_u32)
+            .collect();
+        for set in [Charset::Metric, Charset::Label] {
+            for &a in &chars {
+                for s in [
+                    format!("{a}"),
+                    format!("a{a}"),
+                    format!("{a}b"),
+                    format!("x{a}\n"),
+                ] {
+                    assert_eq!(is_legacy(&s, set), reference(&s, set), "{s:?}");
+                }
+            }
+        }
+    }
 
     const ALL: [Escaping; 4] = [
         Escaping::AllowUtf8,
