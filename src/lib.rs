@@ -99,7 +99,7 @@ pub use collect::dead::{
     remove_dead_live_files,
 };
 pub use collect::{MAX_FILE_SIZE, READ_BUDGET, to_metric_families};
-pub use error::{Error, Result};
+pub use error::{ArgumentKind, Error, Result};
 pub use format::GaugeMode;
 pub use merge::{Family, FamilyKind, Sample};
 pub use metrics::timing;
