@@ -101,7 +101,7 @@ fn requests_total(exposition: &str) -> f64 {
 fn merged_text(dir: &Path) -> CliResult<String> {
     let mut body = Vec::new();
     let scrape = MultiProcessCollector::new(dir)?.collect_families()?;
-    prometheus_multiproc::encoding::encode_text(&scrape.families, &mut body);
+    prometheus_multiproc::encoding::Format::Text.encode(&scrape.families, &mut body);
     String::from_utf8(body).map_err(|_| fail!("demo: exposition is not UTF-8"))
 }
 
