@@ -2,43 +2,35 @@
 //!
 //! # Processes
 //!
-//! The supervisor stays single-threaded for its whole life: it binds the
-//! listener, creates the metrics, forks the workers, then forks a *client
-//! process* that drives the traffic with threads. So every `fork` (the first
-//! workers, the client, and the replacements of dead workers) happens from a
-//! process with one thread: no lock of another thread (allocator, stdio) can
-//! be held across it. The client process never forks.
-//!
-//! The supervisor's loop sleeps in `poll` on a self-pipe that its SIGCHLD,
-//! SIGINT and SIGTERM handlers write to; on wake-up it reaps children with
-//! `waitpid(WNOHANG)`, calls `mark_process_dead_in` for each dead worker,
-//! and forks a replacement (see `docs/prefork.md`).
+//! The demo is a thin user of the library's [`Supervisor`] (feature
+//! `prefork`, see `docs/prefork.md`). It binds the listener, creates the
+//! metrics, forks a *client process* that drives the traffic with threads,
+//! then runs the supervisor: it forks the workers, reaps and marks dead the
+//! one the client SIGKILLs, forks its replacement, and stops them all when
+//! the client, done, sends it SIGTERM. Every `fork` happens while the demo
+//! has one thread; the client process never forks.
 
 mod client;
 mod http;
-mod signals;
 mod worker;
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::os::fd::OwnedFd;
+use std::io::{Read, Seek, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use prometheus::{HistogramOpts, Opts};
 use prometheus_multiproc::env::{ENV_VAR, ENV_VAR_DEPRECATED};
+use prometheus_multiproc::prefork::Supervisor;
 use prometheus_multiproc::{
     CounterVec, Gauge, GaugeMode, HistogramVec, MetricsDir, MultiProcessCollector,
-    mark_process_dead_in, mark_worker_dead_in, set_worker_id,
 };
 
 use crate::{CliResult, fail};
 use client::{Outcome, Plan};
-use signals::SelfPipe;
 use worker::Metrics;
 
 #[derive(clap::Args)]
@@ -88,84 +80,6 @@ pub fn say(line: &str) {
     let _ = std::io::stderr().lock().write_all(buf.as_bytes());
 }
 
-/// The worker slot of a child and what its files are named after.
-#[derive(Clone)]
-struct Slot {
-    index: u32,
-    /// `Some("w3")` with `--worker-ids`.
-    worker_id: Option<String>,
-}
-
-/// The supervisor's children. Dropping it kills and reaps every child still
-/// running, so no error path leaves processes behind.
-struct Children {
-    workers: HashMap<Pid, Slot>,
-    client: Option<Pid>,
-}
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        let pids: Vec<Pid> = self.workers.keys().copied().chain(self.client).collect();
-        for pid in &pids {
-            let _ = kill(*pid, Signal::SIGKILL);
-        }
-        for pid in pids {
-            let _ = waitpid(pid, None);
-        }
-    }
-}
-
-/// Everything a freshly forked worker needs.
-struct WorkerKit<'a> {
-    listener: &'a TcpListener,
-    metrics: &'a Metrics,
-    dir: &'a Path,
-}
-
-/// Runs `body` in a forked child that never returns into the caller's stack.
-///
-/// # Safety (of the fork)
-///
-/// Called only from the single-threaded supervisor, so no other thread can
-/// hold a lock across the fork; the library's atfork handlers keep its own
-/// state consistent. The child ends with `_exit`, running none of the
-/// parent's destructors (the temporary directory is the parent's to remove).
-fn fork_child(body: impl FnOnce() -> i32) -> CliResult<Pid> {
-    // SAFETY: see above: one thread, and the child leaves through `_exit`.
-    match unsafe { fork() }.map_err(|e| fail!("demo: fork: {e}"))? {
-        ForkResult::Child => {
-            signals::restore_defaults();
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
-            // SAFETY: _exit ends the process at once; nothing else runs.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => Ok(child),
-    }
-}
-
-fn spawn_worker(kit: &WorkerKit<'_>, slot: &Slot) -> CliResult<Pid> {
-    fork_child(|| {
-        if let Some(id) = &slot.worker_id {
-            // Before the first metric write of this process.
-            if let Err(e) = set_worker_id(id) {
-                say(&format!("demo: worker {id}: {e}"));
-                return 1;
-            }
-        }
-        worker::serve(kit.listener, kit.metrics, kit.dir)
-    })
-}
-
-/// Removes the live-gauge files of a dead worker, as prometheus_client's
-/// `mark_process_dead` does.
-fn mark_dead(dir: &Path, pid: Pid, slot: &Slot) -> CliResult {
-    match &slot.worker_id {
-        Some(id) => mark_worker_dead_in(dir, id)?,
-        None => mark_process_dead_in(dir, pid.as_raw())?,
-    }
-    Ok(())
-}
-
 fn describe(status: WaitStatus) -> String {
     match status {
         WaitStatus::Exited(_, code) => format!("exited with status {code}"),
@@ -187,7 +101,7 @@ fn requests_total(exposition: &str) -> f64 {
 fn merged_text(dir: &Path) -> CliResult<String> {
     let mut body = Vec::new();
     let scrape = MultiProcessCollector::new(dir)?.collect_families()?;
-    prometheus_multiproc::encoding::encode_text(&scrape.families, &mut body);
+    prometheus_multiproc::encoding::Format::Text.encode(&scrape.families, &mut body);
     String::from_utf8(body).map_err(|_| fail!("demo: exposition is not UTF-8"))
 }
 
@@ -291,7 +205,7 @@ pub fn run(args: Args) -> CliResult {
 
 struct Summary {
     outcome: Outcome,
-    replaced: u32,
+    replaced: usize,
     scraped_from: String,
     total_after: f64,
     counted: f64,
@@ -306,11 +220,82 @@ fn supervise(
     // Whatever the directory already counts (a reused --dir) is not ours.
     let total_before = requests_total(&merged_text(dir)?);
 
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| fail!("demo: bind: {e}"))?;
-    let addr: SocketAddr = listener.local_addr()?;
+    let supervisor = Supervisor::bind("127.0.0.1:0")
+        .map_err(|e| fail!("demo: bind: {e}"))?
+        .workers(args.workers as usize)
+        .metrics_dir(dir)
+        .worker_ids(args.worker_ids.then_some("w"))
+        .shutdown_timeout(Duration::from_secs(5))
+        // The SIGKILLed worker is replaced while the traffic still runs; a
+        // crash loop still backs off.
+        .restart_backoff(
+            Duration::from_millis(100),
+            Duration::from_millis(5),
+            Duration::from_secs(1),
+        )
+        .on_event(|event| say(&format!("demo: {event}")));
+    let addr: SocketAddr = supervisor.local_addr()?;
+    let metrics = create_metrics(dir)?;
+    say(&format!(
+        "demo: supervisor {} listening on http://{addr}/ with metrics in {}",
+        std::process::id(),
+        dir.display()
+    ));
+
+    // The client is forked first, while this process is single-threaded and
+    // before the supervisor's signal handlers exist. It sends the traffic,
+    // scrapes /metrics, writes its result to an unnamed file and asks the
+    // supervisor to stop (SIGTERM); `Supervisor::run` then stops, reaps and
+    // marks dead the workers, and removes this process's own live gauges.
+    let mut result =
+        tempfile::tempfile().map_err(|e| fail!("demo: creating a result file: {e}"))?;
+    let plan = Plan {
+        addr,
+        requests,
+        duration,
+        threads: args.clients as usize,
+    };
+    let client = Client(fork_client(&plan, &result)?);
+    say(&format!(
+        "demo: client process {} sends {} with {} connections",
+        client.0,
+        match (requests, duration) {
+            (Some(n), None) => format!("{n} requests"),
+            (Some(n), Some(d)) => format!("up to {n} requests for {:.1} s", d.as_secs_f64()),
+            (None, Some(d)) => format!("requests for {:.1} s", d.as_secs_f64()),
+            (None, None) => unreachable!("a default is set"),
+        },
+        args.clients
+    ));
+    let summary = supervisor
+        .run(|w| -> Result<(), std::convert::Infallible> {
+            worker::serve(w.listener(), &metrics, w.metrics_dir())
+        })
+        .map_err(|e| fail!("demo: {e}"))?;
+    let status = client.wait()?;
+    if !matches!(status, WaitStatus::Exited(_, 0)) {
+        return Err(fail!("demo: the client process {}", describe(status)));
+    }
+    let (outcome, exposition, scraped_from) = read_result(&mut result)?;
+    let total_after = requests_total(&exposition);
+    Ok((
+        exposition,
+        Summary {
+            outcome,
+            replaced: summary.replaced,
+            scraped_from,
+            total_after,
+            counted: total_after - total_before,
+        },
+    ))
+}
+
+/// The demo's metrics, created in the supervisor before forking (the
+/// workers inherit the handles).
+fn create_metrics(dir: &Path) -> CliResult<Metrics> {
     let mdir = MetricsDir::open(dir)?;
     let buckets = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
-    let metrics = Metrics {
+    Ok(Metrics {
         requests: CounterVec::new_in(
             &mdir,
             Opts::new("http_requests_total", "HTTP requests served."),
@@ -328,202 +313,101 @@ fn supervise(
             "HTTP requests being handled.",
             GaugeMode::LiveSum,
         )?,
-    };
-    let kit = WorkerKit {
-        listener: &listener,
-        metrics: &metrics,
-        dir,
-    };
-    let sig = SelfPipe::install().map_err(|e| fail!("demo: signal handlers: {e}"))?;
-    let mut children = Children {
-        workers: HashMap::new(),
-        client: None,
-    };
-    say(&format!(
-        "demo: supervisor {} listening on http://{addr}/ with metrics in {}",
-        std::process::id(),
-        dir.display()
-    ));
-    let mut slots = Vec::new();
-    for index in 0..args.workers {
-        let slot = Slot {
-            index,
-            worker_id: args.worker_ids.then(|| format!("w{index}")),
-        };
-        let pid = spawn_worker(&kit, &slot)?;
-        children.workers.insert(pid, slot.clone());
-        slots.push(pid.to_string());
-    }
-    say(&format!(
-        "demo: forked {} workers: {}",
-        args.workers,
-        slots.join(" ")
-    ));
+    })
+}
 
-    // The client process: its result comes back through a pipe.
-    let (result_read, result_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail!("demo: pipe: {e}"))?;
-    let plan = Plan {
-        addr,
-        requests,
-        duration,
-        threads: args.clients as usize,
-    };
-    let client_pid = {
-        let result_write = &result_write;
-        fork_child(|| {
-            let outcome = client::run(&plan);
-            let line = outcome.to_line() + "\n";
-            let mut w = std::fs::File::from(result_write.try_clone().expect("dup"));
-            i32::from(w.write_all(line.as_bytes()).is_err())
-        })?
-    };
-    drop(result_write);
-    children.client = Some(client_pid);
-    say(&format!(
-        "demo: client process {client_pid} sends {} with {} connections",
-        match (requests, duration) {
-            (Some(n), None) => format!("{n} requests"),
-            (Some(n), Some(d)) => format!("up to {n} requests for {:.1} s", d.as_secs_f64()),
-            (None, Some(d)) => format!("requests for {:.1} s", d.as_secs_f64()),
-            (None, None) => unreachable!("a default is set"),
-        },
-        args.clients
-    ));
+/// The client process; dropping it kills and reaps it, so no error path
+/// leaves it behind.
+struct Client(Pid);
 
-    // The supervisor loop.
-    let limit = duration.unwrap_or(Duration::ZERO) + Duration::from_secs(120);
-    let started = Instant::now();
-    let mut replaced = 0u32;
-    let client_status = loop {
-        sig.wait(Duration::from_millis(250));
-        if sig.stop_requested() {
-            return Err(fail!("demo: interrupted; workers stopped"));
-        }
-        let mut client_done = None;
-        for (pid, status) in reap()? {
-            if Some(pid) == children.client {
-                children.client = None;
-                client_done = Some(status);
-            } else if let Some(slot) = children.workers.remove(&pid) {
-                mark_dead(dir, pid, &slot)?;
-                if replaced >= 4 * args.workers {
-                    return Err(fail!(
-                        "demo: workers keep dying; last: {pid} {}",
-                        describe(status)
-                    ));
-                }
-                let new = spawn_worker(&kit, &slot)?;
-                children.workers.insert(new, slot.clone());
-                replaced += 1;
-                say(&format!(
-                    "demo: worker {pid} (slot {}) {}; marked dead, forked worker {new} to replace it",
-                    slot.index,
-                    describe(status)
-                ));
+impl Client {
+    fn wait(self) -> CliResult<WaitStatus> {
+        let pid = self.0;
+        std::mem::forget(self);
+        loop {
+            match waitpid(pid, None) {
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(fail!("demo: waitpid: {e}")),
+                Ok(status) => return Ok(status),
             }
         }
-        if let Some(status) = client_done {
-            break status;
-        }
-        if started.elapsed() > limit {
-            return Err(fail!(
-                "demo: the client did not finish within {} s",
-                limit.as_secs()
-            ));
-        }
-    };
-    if !matches!(client_status, WaitStatus::Exited(_, 0)) {
-        return Err(fail!(
-            "demo: the client process {}",
-            describe(client_status)
-        ));
     }
-    let outcome = read_outcome(result_read)?;
+}
 
-    // The final scrape, from whichever worker accepts it.
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGKILL);
+        let _ = waitpid(self.0, None);
+    }
+}
+
+/// Forks the client process: traffic, the final scrape (from whichever
+/// worker accepts it), its result written to `result`, then SIGTERM to the
+/// supervisor, whatever happened.
+///
+/// # Safety (of the fork)
+///
+/// Called while the demo is single-threaded, so no other thread can hold a
+/// lock across the fork; the library's atfork handlers keep its own state
+/// consistent. The child ends with `_exit`, running none of the parent's
+/// destructors (the temporary directory is the parent's to remove).
+fn fork_client(plan: &Plan, result: &std::fs::File) -> CliResult<Pid> {
+    // SAFETY: see above: one thread, and the child leaves through `_exit`.
+    match unsafe { fork() }.map_err(|e| fail!("demo: fork: {e}"))? {
+        ForkResult::Child => {
+            let body = || {
+                let outcome = client::run(plan);
+                let scrape = scrape(plan.addr);
+                let mut w = result;
+                let written = match &scrape {
+                    Ok((text, from)) => write!(w, "{}\n{from}\n{text}", outcome.to_line()).is_ok(),
+                    Err(e) => {
+                        say(e);
+                        false
+                    }
+                };
+                i32::from(!written)
+            };
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
+            let _ = kill(nix::unistd::getppid(), Signal::SIGTERM);
+            // SAFETY: _exit ends the process at once; nothing else runs.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => Ok(child),
+    }
+}
+
+/// The merged exposition from a worker's `/metrics`, and the worker's pid.
+fn scrape(addr: SocketAddr) -> Result<(String, String), String> {
     let resp = http::request(addr, "GET", "/metrics", b"", Duration::from_secs(30))
-        .map_err(|e| fail!("demo: scraping /metrics: {e}"))?;
+        .map_err(|e| format!("demo: scraping /metrics: {e}"))?;
     if resp.status != 200 {
-        return Err(fail!(
+        return Err(format!(
             "demo: /metrics answered {}: {}",
             resp.status,
             String::from_utf8_lossy(&resp.body).trim()
         ));
     }
-    let exposition =
-        String::from_utf8(resp.body).map_err(|_| fail!("demo: /metrics is not UTF-8"))?;
-    let scraped_from = resp
+    let text = String::from_utf8(resp.body).map_err(|_| "demo: /metrics is not UTF-8")?;
+    let from = resp
         .worker_pid
         .map_or_else(|| "?".to_string(), |p| p.to_string());
-
-    stop_workers(&mut children, dir)?;
-    // The supervisor's own live gauge file (it created the gauge before
-    // forking) goes too: it serves no requests.
-    mark_process_dead_in(dir, std::process::id() as i32)?;
-    drop(sig);
-
-    let total_after = requests_total(&exposition);
-    Ok((
-        exposition,
-        Summary {
-            outcome,
-            replaced,
-            scraped_from,
-            total_after,
-            counted: total_after - total_before,
-        },
-    ))
+    Ok((text, from))
 }
 
-/// Every child that has exited, without blocking.
-fn reap() -> CliResult<Vec<(Pid, WaitStatus)>> {
-    let mut done = Vec::new();
-    loop {
-        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(done),
-            Ok(s @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _))) => {
-                done.push((pid, s))
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(fail!("demo: waitpid: {e}")),
-        }
-    }
-}
-
-fn read_outcome(fd: OwnedFd) -> CliResult<Outcome> {
+/// The client's result: its outcome line, the scraping worker's pid, the
+/// exposition.
+fn read_result(file: &mut std::fs::File) -> CliResult<(Outcome, String, String)> {
     let mut text = String::new();
-    std::fs::File::from(fd)
-        .read_to_string(&mut text)
+    file.seek(std::io::SeekFrom::Start(0))
+        .and_then(|_| file.read_to_string(&mut text))
         .map_err(|e| fail!("demo: reading the client's result: {e}"))?;
-    Outcome::from_line(text.trim()).ok_or_else(|| fail!("demo: bad client result {text:?}"))
-}
-
-/// SIGTERM to every worker, up to 5 s for them to exit, then SIGKILL; each
-/// one reaped and marked dead.
-fn stop_workers(children: &mut Children, dir: &Path) -> CliResult {
-    for pid in children.workers.keys() {
-        let _ = kill(*pid, Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !children.workers.is_empty() {
-        for (pid, _) in reap()? {
-            if let Some(slot) = children.workers.remove(&pid) {
-                mark_dead(dir, pid, &slot)?;
-            }
-        }
-        if Instant::now() > deadline {
-            for pid in children.workers.keys() {
-                let _ = kill(*pid, Signal::SIGKILL);
-            }
-            for (pid, slot) in std::mem::take(&mut children.workers) {
-                let _ = waitpid(pid, None);
-                mark_dead(dir, pid, &slot)?;
-            }
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
+    let mut parts = text.splitn(3, '\n');
+    let (Some(line), Some(from), Some(exposition)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(fail!("demo: incomplete client result"));
+    };
+    let outcome =
+        Outcome::from_line(line.trim()).ok_or_else(|| fail!("demo: bad client result {line:?}"))?;
+    Ok((outcome, exposition.to_string(), from.to_string()))
 }

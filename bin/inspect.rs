@@ -190,30 +190,15 @@ fn walk(buf: &[u8], file_json: &str, out: &mut impl Write) -> io::Result<Result<
     Ok(Ok(()))
 }
 
-/// A JSON string literal: quotes, backslashes and control characters escaped.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// A JSON string literal, escaped by serde_json (this output is ours, not
+/// prometheus_client's, so no byte-compatibility is at stake).
+fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
 }
 
 /// A JSON number, or the string `"NaN"`, `"+Inf"`, `"-Inf"` for what JSON
 /// cannot hold.
-pub fn json_number(v: f64) -> String {
+fn json_number(v: f64) -> String {
     if v.is_nan() {
         "\"NaN\"".into()
     } else if v == f64::INFINITY {

@@ -61,9 +61,10 @@ pub(crate) fn file_mode_from_env() -> Result<u32> {
             .ok()
             .filter(|m| *m <= 0o777)
             .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "{FILE_MODE_ENV}={s:?}: expected octal permission bits such as 640"
-                ))
+                Error::invalid_argument(
+                    crate::error::ArgumentKind::FileMode,
+                    format!("{FILE_MODE_ENV}={s:?}: expected octal permission bits such as 640"),
+                )
             }),
         Err(_) => Ok(0o600),
     }

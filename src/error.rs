@@ -49,8 +49,8 @@ enum ErrorKind {
     /// A metric name is nothing but the suffix its type removes (a counter
     /// named `_total`): the stored name would be empty.
     EmptyWithoutSuffix { name: String, suffix: &'static str },
-    /// Other invalid arguments (buckets, help text, ...).
-    InvalidArgument(String),
+    /// Another invalid argument: what kind, and the message to show.
+    InvalidArgument { kind: ArgumentKind, message: String },
     /// The number of label values does not match the number of label names.
     LabelCount { expected: usize, got: usize },
     /// A file is full: its reserved address range cannot grow further.
@@ -67,12 +67,83 @@ enum ErrorKind {
     /// aside either.
     UntrustedFile {
         path: PathBuf,
-        why: crate::write::adopt::Distrust,
+        why: Distrust,
         rename: io::Error,
     },
     /// A request's `Accept` header cannot be answered: its `version` cannot
     /// be compared with 1.0.0.
     Negotiation { version: String },
+}
+
+/// Which argument an [`Error::is_invalid_argument`] error rejected (see
+/// [`Error::argument_kind`]).
+///
+/// ```
+/// use prometheus_multiproc::{ArgumentKind, Counter, MetricsDir};
+/// # let tmp = tempfile::tempdir().unwrap();
+/// let dir = MetricsDir::open(tmp.path()).unwrap();
+/// let c = Counter::new_in(&dir, "jobs_total", "Jobs.").unwrap();
+/// let err = c.try_inc_by(-1.0).unwrap_err();
+/// assert_eq!(err.argument_kind(), Some(ArgumentKind::NegativeIncrement));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ArgumentKind {
+    /// Histogram buckets: a NaN, not strictly increasing, or fewer than two.
+    Buckets,
+    /// A label name given twice, or an info label that is also a label of
+    /// the metric.
+    LabelConflict,
+    /// Variable labels given to a metric without them (use its `*Vec`).
+    VariableLabels,
+    /// A counter increased by a negative amount.
+    NegativeIncrement,
+    /// An Enum's states (none, or one twice) or its name (not usable as
+    /// the label that holds the state).
+    EnumStates,
+    /// An Enum set to a state it does not declare.
+    UnknownState,
+    /// A worker id not made of 1 to 64 characters of `[A-Za-z0-9.-]`.
+    WorkerId,
+    /// A process id (to mark dead) that cannot name a file.
+    ProcessId,
+    /// A raw metric key: too long or not a valid key.
+    MetricKey,
+    /// A gauge mode name that is not one of prometheus_client's.
+    GaugeMode,
+    /// `PROMETHEUS_MULTIPROC_FILE_MODE` is not octal permission bits.
+    FileMode,
+    /// A path excluded from HTTP metrics that does not start with `/`.
+    ExcludedPath,
+}
+
+/// Why an existing metrics file is not adopted (see `write::adopt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Distrust {
+    /// Not a regular file.
+    NotRegular,
+    /// Owned by another user.
+    Owner { uid: u32, ours: u32 },
+    /// Group or others may write it, beyond what the configured mode allows.
+    Writable { mode: u32, allowed: u32 },
+    /// It has other links than its name in the directory.
+    Links(u64),
+}
+
+impl fmt::Display for Distrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Distrust::NotRegular => f.write_str("not a regular file"),
+            Distrust::Owner { uid, ours } => {
+                write!(f, "owned by uid {uid}, not by this process's uid {ours}")
+            }
+            Distrust::Writable { mode, allowed } => write!(
+                f,
+                "mode {mode:04o} lets group or others write it, beyond the configured file mode {allowed:04o}"
+            ),
+            Distrust::Links(n) => write!(f, "it has {n} hard links, not 1"),
+        }
+    }
 }
 
 impl Error {
@@ -123,9 +194,12 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
+    pub(crate) fn invalid_argument(kind: ArgumentKind, message: impl Into<String>) -> Self {
         Error {
-            kind: ErrorKind::InvalidArgument(msg.into()),
+            kind: ErrorKind::InvalidArgument {
+                kind,
+                message: message.into(),
+            },
         }
     }
 
@@ -162,7 +236,7 @@ impl Error {
 
     pub(crate) fn untrusted_file(
         path: impl Into<PathBuf>,
-        why: crate::write::adopt::Distrust,
+        why: Distrust,
         rename: io::Error,
     ) -> Self {
         Error {
@@ -245,9 +319,28 @@ impl Error {
         )
     }
 
-    /// True when an argument other than a name was rejected.
+    /// True when an argument other than a name was rejected; see
+    /// [`Error::argument_kind`] for which.
     pub fn is_invalid_argument(&self) -> bool {
-        matches!(self.kind, ErrorKind::InvalidArgument(_))
+        matches!(self.kind, ErrorKind::InvalidArgument { .. })
+    }
+
+    /// Which argument was rejected, for [`Error::is_invalid_argument`]
+    /// errors (`None` otherwise).
+    ///
+    /// ```
+    /// use prometheus_multiproc::{ArgumentKind, Histogram, HistogramOpts, MetricsDir};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// let opts = HistogramOpts::new("lat_seconds", "Latency.").buckets(vec![2.0, 1.0]);
+    /// let err = Histogram::with_opts_in(&dir, opts).unwrap_err();
+    /// assert_eq!(err.argument_kind(), Some(ArgumentKind::Buckets));
+    /// ```
+    pub fn argument_kind(&self) -> Option<ArgumentKind> {
+        match self.kind {
+            ErrorKind::InvalidArgument { kind, .. } => Some(kind),
+            _ => None,
+        }
     }
 
     /// True when the wrong number of label values was given.
@@ -316,7 +409,7 @@ impl fmt::Display for Error {
                 f,
                 "invalid metric name {name:?}: nothing is left once the suffix {suffix:?} is removed"
             ),
-            ErrorKind::InvalidArgument(msg) => f.write_str(msg),
+            ErrorKind::InvalidArgument { message, .. } => f.write_str(message),
             ErrorKind::LabelCount { expected, got } => write!(
                 f,
                 "inconsistent label cardinality: expected {expected} label values, got {got}"

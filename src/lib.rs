@@ -102,7 +102,7 @@ pub use collect::dead::{
 pub use collect::{MAX_FILE_SIZE, READ_BUDGET, to_metric_families};
 pub use compact::coord::{JOURNAL_FILE, LOCK_FILE};
 pub use compact::{ARCHIVE_ID, COMPACTED_KINDS, Compaction, compact_dead_auto_in, compact_dead_in};
-pub use error::{Error, Result};
+pub use error::{ArgumentKind, Error, Result};
 pub use format::GaugeMode;
 pub use merge::{Family, FamilyKind, Sample};
 pub use metrics::timing;

@@ -179,7 +179,7 @@ fn metrics_endpoint(
     let mut body = Vec::new();
     let merged = MultiProcessCollector::new(dir)
         .and_then(|c| c.collect_families())
-        .map(|scrape| expose::encode_text(&scrape.families, &mut body));
+        .map(|scrape| expose::Format::Text.encode(&scrape.families, &mut body));
     match merged {
         Ok(()) => http::write_response(
             stream,

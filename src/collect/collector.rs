@@ -133,14 +133,14 @@ impl Scrape {
         }
     }
 
-    /// Appends the Prometheus text format of the families to `out`
-    /// (see [`text::encode_text`]).
+    /// Appends the Prometheus text format of the families to `out`: a
+    /// shorthand for [`Format::Text`](crate::encoding::Format)`.encode(&scrape.families, out)`.
     pub fn encode_text(&self, out: &mut Vec<u8>) {
         text::encode_text(&self.families, out)
     }
 
-    /// Appends OpenMetrics text of the families to `out`
-    /// (see [`text::encode_openmetrics`]).
+    /// Appends OpenMetrics text of the families to `out`: a shorthand for
+    /// [`Format::OpenMetrics`](crate::encoding::Format)`.encode(&scrape.families, out)`.
     pub fn encode_openmetrics(&self, out: &mut Vec<u8>) {
         text::encode_openmetrics(&self.families, out)
     }

@@ -44,9 +44,10 @@ pub fn mark_worker_dead_in(dir: impl AsRef<Path>, id: &str) -> Result<()> {
     let dir = dir.as_ref();
     naming::check_dir(dir, None)?;
     if !naming::is_valid_worker_id(id) {
-        return Err(Error::invalid_argument(format!(
-            "invalid process id {id:?}"
-        )));
+        return Err(Error::invalid_argument(
+            crate::error::ArgumentKind::ProcessId,
+            format!("invalid process id {id:?}"),
+        ));
     }
     for mode in GaugeMode::ALL.into_iter().filter(|m| m.is_live()) {
         let path = dir.join(FileKind::Gauge(mode).file_name(id));

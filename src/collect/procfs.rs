@@ -227,46 +227,24 @@ mod linux {
         }
     }
 
+    /// The process families: one sample per worker (labelled by pid), then
+    /// the living workers' sums.
     pub(super) fn build_families(stats: &[(u32, ProcStats)]) -> Vec<Family> {
-        let pid_label: Arc<str> = Arc::from("pid");
+        let mut families = per_pid_families(stats);
+        families.extend(summed_families(stats));
+        families
+    }
+
+    type Get<'a> = &'a dyn Fn(&ProcStats) -> Option<f64>;
+
+    /// prometheus_client's process families, one sample per worker.
+    fn per_pid_families(stats: &[(u32, ProcStats)]) -> Vec<Family> {
         let pids: Vec<Arc<str>> = stats
             .iter()
             .map(|(p, _)| Arc::from(p.to_string()))
             .collect();
-        let per_pid =
-            |name: &str, help: &str, kind: FamilyKind, get: &dyn Fn(&ProcStats) -> Option<f64>| {
-                let sample: Arc<str> = match kind {
-                    FamilyKind::Counter => Arc::from(format!("{name}_total")),
-                    _ => Arc::from(name),
-                };
-                Family {
-                    name: name.to_string(),
-                    help: help.to_string(),
-                    kind,
-                    gauge_mode: (kind == FamilyKind::Gauge).then_some(GaugeMode::All),
-                    samples: stats
-                        .iter()
-                        .zip(&pids)
-                        .filter_map(|((_, s), pid)| {
-                            get(s).map(|value| Sample {
-                                name: sample.clone(),
-                                labels: vec![(pid_label.clone(), pid.clone())],
-                                value,
-                            })
-                        })
-                        .collect(),
-                }
-            };
-        let summed = |name: &str, help: &str, get: &dyn Fn(&ProcStats) -> Option<f64>| Family {
-            name: name.to_string(),
-            help: help.to_string(),
-            kind: FamilyKind::Gauge,
-            gauge_mode: Some(GaugeMode::LiveSum),
-            samples: vec![Sample {
-                name: Arc::from(name),
-                labels: Vec::new(),
-                value: stats.iter().filter_map(|(_, s)| get(s)).sum(),
-            }],
+        let per_pid = |name: &str, help: &str, kind: FamilyKind, get: Get| {
+            per_pid_family(stats, &pids, name, help, kind, get)
         };
         let g = FamilyKind::Gauge;
         vec![
@@ -306,6 +284,13 @@ mod linux {
                 g,
                 &|s| Some(s.virtual_bytes),
             ),
+        ]
+    }
+
+    /// Sums over the living workers.
+    fn summed_families(stats: &[(u32, ProcStats)]) -> Vec<Family> {
+        let summed = |name: &str, help: &str, get: Get| summed_family(stats, name, help, get);
+        vec![
             summed(
                 "multiproc_processes",
                 "Living worker processes found in the metrics directory.",
@@ -332,6 +317,54 @@ mod linux {
                 &|s| Some(s.virtual_bytes),
             ),
         ]
+    }
+
+    /// One family with a sample per worker that has the value.
+    fn per_pid_family(
+        stats: &[(u32, ProcStats)],
+        pids: &[Arc<str>],
+        name: &str,
+        help: &str,
+        kind: FamilyKind,
+        get: Get,
+    ) -> Family {
+        let pid_label: Arc<str> = Arc::from("pid");
+        let sample: Arc<str> = match kind {
+            FamilyKind::Counter => Arc::from(format!("{name}_total")),
+            _ => Arc::from(name),
+        };
+        Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            kind,
+            gauge_mode: (kind == FamilyKind::Gauge).then_some(GaugeMode::All),
+            samples: stats
+                .iter()
+                .zip(pids)
+                .filter_map(|((_, s), pid)| {
+                    get(s).map(|value| Sample {
+                        name: sample.clone(),
+                        labels: vec![(pid_label.clone(), pid.clone())],
+                        value,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// One live-sum gauge: the value summed over the workers.
+    fn summed_family(stats: &[(u32, ProcStats)], name: &str, help: &str, get: Get) -> Family {
+        Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            kind: FamilyKind::Gauge,
+            gauge_mode: Some(GaugeMode::LiveSum),
+            samples: vec![Sample {
+                name: Arc::from(name),
+                labels: Vec::new(),
+                value: stats.iter().filter_map(|(_, s)| get(s)).sum(),
+            }],
+        }
     }
 }
 

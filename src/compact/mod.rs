@@ -103,9 +103,10 @@ pub fn compact_dead_in(dir: impl AsRef<Path>, ids: &[&str]) -> Result<Compaction
     let dir = dir.as_ref();
     for id in ids {
         if !naming::is_valid_worker_id(id) {
-            return Err(Error::invalid_argument(format!(
-                "invalid process id {id:?}"
-            )));
+            return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::ProcessId,
+                format!("invalid process id {id:?}"),
+            ));
         }
     }
     compact(dir, Select::Ids(ids))

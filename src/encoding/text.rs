@@ -31,8 +31,6 @@
 //! becomes `_`; under `dots` and `values` even legacy sample names are
 //! rewritten, as prometheus_client does), and the output ends with `# EOF`.
 
-use std::io::{self, Write};
-
 use super::escaping::{
     Charset, Escaping, is_legacy_metric_name, push_backslashed, push_escaped_name, push_label_name,
     push_metric_name,
@@ -46,13 +44,11 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Flush threshold of the streaming writers.
-const CHUNK: usize = 64 * 1024;
-
-/// Appends the text format of `families` to `out`.
+/// Appends the text format of `families` to `out` (what
+/// [`Format::encode`] does for [`Format::Text`]).
 ///
 /// ```
-/// use prometheus_multiproc::encoding::encode_text;
+/// use prometheus_multiproc::encoding::Format;
 /// use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
 ///
 /// let fam = Family {
@@ -67,20 +63,21 @@ const CHUNK: usize = 64 * 1024;
 ///     }],
 /// };
 /// let mut out = Vec::new();
-/// encode_text(&[fam], &mut out);
+/// Format::Text.encode(&[fam], &mut out);
 /// assert_eq!(
 ///     String::from_utf8(out).unwrap(),
 ///     "# HELP req_total Requests.\n# TYPE req_total counter\nreq_total{path=\"/\\\"x\\\"\"} 3.0\n"
 /// );
 /// ```
-pub fn encode_text(families: &[Family], out: &mut Vec<u8>) {
+pub(crate) fn encode_text(families: &[Family], out: &mut Vec<u8>) {
     Encoder::from(Format::Text).encode_each(families, out, &mut Vec::new());
 }
 
-/// Appends OpenMetrics text for `families` to `out`, `# EOF` included.
+/// Appends OpenMetrics text for `families` to `out`, `# EOF` included
+/// (what [`Format::encode`] does for [`Format::OpenMetrics`]).
 ///
 /// ```
-/// use prometheus_multiproc::encoding::encode_openmetrics;
+/// use prometheus_multiproc::encoding::Format;
 /// use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
 ///
 /// let fam = Family {
@@ -91,13 +88,13 @@ pub fn encode_text(families: &[Family], out: &mut Vec<u8>) {
 ///     samples: vec![Sample { name: "req_total".into(), labels: vec![], value: 3.0 }],
 /// };
 /// let mut out = Vec::new();
-/// encode_openmetrics(&[fam], &mut out);
+/// Format::OpenMetrics.encode(&[fam], &mut out);
 /// assert_eq!(
 ///     String::from_utf8(out).unwrap(),
 ///     "# HELP req Requests.\n# TYPE req counter\nreq_total 3.0\n# EOF\n"
 /// );
 /// ```
-pub fn encode_openmetrics(families: &[Family], out: &mut Vec<u8>) {
+pub(crate) fn encode_openmetrics(families: &[Family], out: &mut Vec<u8>) {
     let encoder = Encoder::from(Format::OpenMetrics);
     encoder.encode_each(families, out, &mut Vec::new());
     out.extend_from_slice(encoder.trailer());
@@ -114,6 +111,10 @@ fn reserve_for(families: &[Family], out: &mut Vec<u8>) {
 }
 
 /// An exposition format: the Prometheus text format or OpenMetrics text.
+/// [`Format::encode`] is the one way to turn [`Family`]s into bytes; a
+/// [`Negotiated`](super::Negotiated) format (from a request's `Accept`)
+/// adds the escaping of names, and the collector's `encode_text` /
+/// `encode_openmetrics` are shorthands for these.
 ///
 /// ```
 /// use prometheus_multiproc::encoding::Format;
@@ -125,9 +126,9 @@ fn reserve_for(families: &[Family], out: &mut Vec<u8>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
-    /// [`encode_text`].
+    /// The Prometheus text format 0.0.4.
     Text,
-    /// [`encode_openmetrics`].
+    /// OpenMetrics 1.0.0 text, `# EOF` included.
     OpenMetrics,
 }
 
@@ -196,37 +197,6 @@ impl Encoder {
             Format::OpenMetrics => b"# EOF\n",
         }
     }
-}
-
-/// Writes the text format of `families` to `w`, in chunks (one thread, at
-/// most a chunk of output in memory).
-pub fn write_text<W: Write + ?Sized>(families: &[Family], w: &mut W) -> io::Result<()> {
-    let mut scratch = Scratch::default();
-    let mut buf = Vec::with_capacity(CHUNK * 2);
-    for f in families {
-        text_family(f, &mut buf, &mut scratch);
-        if buf.len() >= CHUNK {
-            w.write_all(&buf)?;
-            buf.clear();
-        }
-    }
-    w.write_all(&buf)
-}
-
-/// Writes OpenMetrics text for `families` to `w`, in chunks, `# EOF`
-/// included.
-pub fn write_openmetrics<W: Write + ?Sized>(families: &[Family], w: &mut W) -> io::Result<()> {
-    let mut scratch = Scratch::default();
-    let mut buf = Vec::with_capacity(CHUNK * 2);
-    for f in families {
-        openmetrics_family(f, &mut buf, &mut scratch);
-        if buf.len() >= CHUNK {
-            w.write_all(&buf)?;
-            buf.clear();
-        }
-    }
-    buf.extend_from_slice(b"# EOF\n");
-    w.write_all(&buf)
 }
 
 /// Reusable buffers, and the escaping of names.
@@ -471,18 +441,12 @@ mod tests {
     fn text(f: &[Family]) -> String {
         let mut v = Vec::new();
         encode_text(f, &mut v);
-        let mut w = Vec::new();
-        write_text(f, &mut w).unwrap();
-        assert_eq!(v, w);
         String::from_utf8(v).unwrap()
     }
 
     fn om(f: &[Family]) -> String {
         let mut v = Vec::new();
         encode_openmetrics(f, &mut v);
-        let mut w = Vec::new();
-        write_openmetrics(f, &mut w).unwrap();
-        assert_eq!(v, w);
         String::from_utf8(v).unwrap()
     }
 

@@ -112,7 +112,12 @@ impl FromStr for GaugeMode {
         GaugeMode::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
-            .ok_or_else(|| Error::invalid_argument(format!("invalid gauge mode {s:?}")))
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    crate::error::ArgumentKind::GaugeMode,
+                    format!("invalid gauge mode {s:?}"),
+                )
+            })
     }
 }
 

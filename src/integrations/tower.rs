@@ -317,9 +317,10 @@ impl MetricsLayerBuilder {
         };
         for p in &self.excluded {
             if !p.starts_with('/') && p != "*" {
-                return Err(Error::invalid_argument(format!(
-                    "excluded path {p:?} must start with '/'"
-                )));
+                return Err(Error::invalid_argument(
+                    crate::error::ArgumentKind::ExcludedPath,
+                    format!("excluded path {p:?} must start with '/'"),
+                ));
             }
         }
         Ok(MetricsLayer {

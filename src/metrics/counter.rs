@@ -79,6 +79,7 @@ impl Counter {
     pub fn with_opts_in(dir: &MetricsDir, opts: Opts) -> Result<Counter> {
         if !opts.variable_labels.is_empty() {
             return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::VariableLabels,
                 "variable labels given to Counter: use CounterVec",
             ));
         }
@@ -109,9 +110,10 @@ impl Counter {
     #[inline]
     pub fn try_inc_by(&self, v: f64) -> Result<()> {
         if v.is_nan() || v < 0.0 {
-            return Err(Error::invalid_argument(format!(
-                "counters can only be increased by non-negative amounts, got {v}"
-            )));
+            return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::NegativeIncrement,
+                format!("counters can only be increased by non-negative amounts, got {v}"),
+            ));
         }
         slot::add(self.core.group.slot(0)?, v);
         Ok(())

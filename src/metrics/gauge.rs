@@ -94,6 +94,7 @@ impl Gauge {
     pub fn with_opts_in(dir: &MetricsDir, opts: Opts, mode: GaugeMode) -> Result<Gauge> {
         if !opts.variable_labels.is_empty() {
             return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::VariableLabels,
                 "variable labels given to Gauge: use GaugeVec",
             ));
         }

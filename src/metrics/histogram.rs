@@ -88,10 +88,14 @@ fn bounds(buckets: &[f64]) -> Result<Arc<[f64]>> {
         buckets.to_vec()
     };
     if b.iter().any(|x| x.is_nan()) {
-        return Err(Error::invalid_argument("histogram buckets contain NaN"));
+        return Err(Error::invalid_argument(
+            crate::error::ArgumentKind::Buckets,
+            "histogram buckets contain NaN",
+        ));
     }
     if b.windows(2).any(|w| w[0] >= w[1]) {
         return Err(Error::invalid_argument(
+            crate::error::ArgumentKind::Buckets,
             "histogram buckets must be in strictly increasing order",
         ));
     }
@@ -100,6 +104,7 @@ fn bounds(buckets: &[f64]) -> Result<Arc<[f64]>> {
     }
     if b.len() < 2 {
         return Err(Error::invalid_argument(
+            crate::error::ArgumentKind::Buckets,
             "histograms need at least two buckets",
         ));
     }
@@ -116,6 +121,7 @@ fn proto(
         None => {
             if !opts.common_opts.variable_labels.is_empty() {
                 return Err(Error::invalid_argument(
+                    crate::error::ArgumentKind::VariableLabels,
                     "variable labels given to Histogram: use HistogramVec",
                 ));
             }
@@ -325,9 +331,11 @@ mod tests {
     fn bucket_validation() {
         assert_eq!(&*bounds(&[1.0, 2.0]).unwrap(), &[1.0, 2.0, f64::INFINITY]);
         assert_eq!(bounds(&[]).unwrap().len(), 15);
-        assert!(bounds(&[2.0, 1.0]).is_err());
-        assert!(bounds(&[1.0, 1.0]).is_err());
-        assert!(bounds(&[f64::NAN]).is_err());
-        assert!(bounds(&[f64::INFINITY]).is_err());
+        let kind = |b: &[f64]| bounds(b).unwrap_err().argument_kind();
+        let buckets = Some(crate::ArgumentKind::Buckets);
+        assert_eq!(kind(&[2.0, 1.0]), buckets);
+        assert_eq!(kind(&[1.0, 1.0]), buckets);
+        assert_eq!(kind(&[f64::NAN]), buckets);
+        assert_eq!(kind(&[f64::INFINITY]), buckets);
     }
 }

@@ -117,6 +117,7 @@ impl Info {
     pub fn with_opts_in(dir: &MetricsDir, opts: Opts) -> Result<Info> {
         if !opts.variable_labels.is_empty() {
             return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::VariableLabels,
                 "variable labels given to Info: use InfoVec",
             ));
         }
@@ -154,15 +155,16 @@ impl Info {
         for (k, v) in labels {
             validate_label_name(k)?;
             if c.base.iter().any(|(b, _)| b == k) {
-                return Err(Error::invalid_argument(format!(
-                    "info label {k:?} overlaps a label of metric {:?}",
-                    c.name
-                )));
+                return Err(Error::invalid_argument(
+                    crate::error::ArgumentKind::LabelConflict,
+                    format!("info label {k:?} overlaps a label of metric {:?}", c.name),
+                ));
             }
             if set.iter().any(|(s, _)| s == k) {
-                return Err(Error::invalid_argument(format!(
-                    "duplicate label name {k:?}"
-                )));
+                return Err(Error::invalid_argument(
+                    crate::error::ArgumentKind::LabelConflict,
+                    format!("duplicate label name {k:?}"),
+                ));
             }
             set.push((k.to_string(), v.to_string()));
         }
@@ -318,11 +320,14 @@ mod tests {
         let dir = MetricsDir::open(tmp.path()).unwrap();
         let v = InfoVec::new_in(&dir, Opts::new("dep", "D."), &["name"]).unwrap();
         let c = v.with_label_values(&["serde"]);
-        assert!(c.try_info(&[("name", "x")]).is_err());
-        assert!(c.try_info(&[("a", "1"), ("a", "2")]).is_err());
+        let conflict = Some(crate::ArgumentKind::LabelConflict);
+        let kind = |l: &[(&str, &str)]| c.try_info(l).unwrap_err().argument_kind();
+        assert_eq!(kind(&[("name", "x")]), conflict);
+        assert_eq!(kind(&[("a", "1"), ("a", "2")]), conflict);
         assert!(c.try_info(&[("__a", "1")]).is_err());
         c.try_info(&[]).unwrap();
         assert_eq!(samples(tmp.path()), ["dep_info{name=serde} 1"]);
-        assert!(Info::with_opts_in(&dir, Opts::new("x", "").variable_label("a")).is_err());
+        let e = Info::with_opts_in(&dir, Opts::new("x", "").variable_label("a")).unwrap_err();
+        assert_eq!(e.argument_kind(), Some(crate::ArgumentKind::VariableLabels));
     }
 }

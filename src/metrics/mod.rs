@@ -64,9 +64,10 @@ impl Desc {
                 ));
             }
             if seen.contains(&l) {
-                return Err(Error::invalid_argument(format!(
-                    "duplicate label name {l:?}"
-                )));
+                return Err(Error::invalid_argument(
+                    crate::error::ArgumentKind::LabelConflict,
+                    format!("duplicate label name {l:?}"),
+                ));
             }
             seen.push(l);
         }

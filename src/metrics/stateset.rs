@@ -86,21 +86,24 @@ fn proto(dir: &MetricsDir, opts: &Opts, states: &[&str]) -> Result<EnumProto> {
     let name = opts.fq_name();
     // The metric name is also the label that names the state.
     validate_label_name(&name).map_err(|_| {
-        Error::invalid_argument(format!(
-            "Enum name {name:?} must also be a valid label name (not starting with `__`)"
-        ))
+        Error::invalid_argument(
+            crate::error::ArgumentKind::EnumStates,
+            format!("Enum name {name:?} must also be a valid label name (not starting with `__`)"),
+        )
     })?;
     let desc = Desc::new(opts, &[name.as_str()])?;
     if states.is_empty() {
-        return Err(Error::invalid_argument(format!(
-            "no states given for Enum {name:?}"
-        )));
+        return Err(Error::invalid_argument(
+            crate::error::ArgumentKind::EnumStates,
+            format!("no states given for Enum {name:?}"),
+        ));
     }
     for (i, s) in states.iter().enumerate() {
         if states[..i].contains(s) {
-            return Err(Error::invalid_argument(format!(
-                "duplicate state {s:?} for Enum {name:?}"
-            )));
+            return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::EnumStates,
+                format!("duplicate state {s:?} for Enum {name:?}"),
+            ));
         }
     }
     let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
@@ -133,6 +136,7 @@ impl Enum {
     pub fn with_opts_in(dir: &MetricsDir, opts: Opts, states: &[&str]) -> Result<Enum> {
         if !opts.variable_labels.is_empty() {
             return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::VariableLabels,
                 "variable labels given to Enum: use EnumVec",
             ));
         }
@@ -161,7 +165,10 @@ impl Enum {
     pub fn try_state(&self, state: &str) -> Result<()> {
         let c = &self.core;
         let idx = c.states.iter().position(|s| s == state).ok_or_else(|| {
-            Error::invalid_argument(format!("unknown state {state:?} (states: {:?})", c.states))
+            Error::invalid_argument(
+                crate::error::ArgumentKind::UnknownState,
+                format!("unknown state {state:?} (states: {:?})", c.states),
+            )
         })?;
         let _g = c.lock.get().lock().unwrap_or_else(|e| e.into_inner());
         let now = now_seconds();
@@ -284,9 +291,15 @@ mod tests {
     fn validation() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = MetricsDir::open(tmp.path()).unwrap();
-        assert!(Enum::new_in(&dir, "e", "", &[]).is_err());
-        assert!(Enum::new_in(&dir, "e", "", &["a", "a"]).is_err());
-        assert!(Enum::new_in(&dir, "__e", "", &["a"]).is_err());
+        let kind = |name, states: &[&str]| {
+            Enum::new_in(&dir, name, "", states)
+                .unwrap_err()
+                .argument_kind()
+        };
+        let states = Some(crate::ArgumentKind::EnumStates);
+        assert_eq!(kind("e", &[]), states);
+        assert_eq!(kind("e", &["a", "a"]), states);
+        assert_eq!(kind("__e", &["a"]), states);
         // UTF-8 names, as in prometheus_client 0.26.
         Enum::new_in(&dir, "a:b.c", "", &["a"]).unwrap();
         assert!(EnumVec::new_in(&dir, Opts::new("e", ""), &["e"], &["a"]).is_err());
@@ -295,7 +308,10 @@ mod tests {
         );
         let e = Enum::new_in(&dir, "e", "", &["a", "b"]).unwrap();
         assert_eq!(e.get(), "a");
-        assert!(e.try_state("c").is_err());
+        assert_eq!(
+            e.try_state("c").unwrap_err().argument_kind(),
+            Some(crate::ArgumentKind::UnknownState)
+        );
         e.state("b");
         assert_eq!(e.get(), "b");
         assert_eq!(e.states(), ["a", "b"]);

@@ -71,6 +71,7 @@ impl Summary {
     pub fn with_opts_in(dir: &MetricsDir, opts: Opts) -> Result<Summary> {
         if !opts.variable_labels.is_empty() {
             return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::VariableLabels,
                 "variable labels given to Summary: use SummaryVec",
             ));
         }

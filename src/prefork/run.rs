@@ -77,9 +77,10 @@ fn make_slots(n: usize, prefix: Option<&str>) -> Result<Vec<Slot>, SupervisorErr
             if let Some(id) = &id
                 && !crate::format::naming::is_valid_worker_id(id)
             {
-                return Err(crate::Error::invalid_argument(format!(
-                    "invalid worker id {id:?}: use 1 to 64 characters of [A-Za-z0-9.-]"
-                ))
+                return Err(crate::Error::invalid_argument(
+                    crate::error::ArgumentKind::WorkerId,
+                    format!("invalid worker id {id:?}: use 1 to 64 characters of [A-Za-z0-9.-]"),
+                )
                 .into());
             }
             Ok(Slot {
@@ -370,7 +371,10 @@ mod tests {
     #[test]
     fn bad_worker_id_prefix_is_refused_before_forking() {
         let err = make_slots(2, Some("bad_prefix")).err().unwrap();
-        assert!(err.metrics_error().unwrap().is_invalid_argument());
+        assert_eq!(
+            err.metrics_error().unwrap().argument_kind(),
+            Some(crate::ArgumentKind::WorkerId)
+        );
         assert!(make_slots(2, None).unwrap().iter().all(|s| s.id.is_none()));
     }
 }

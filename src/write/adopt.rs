@@ -11,41 +11,12 @@
 //! is a regular file. Checked with `fstat` on the descriptor we opened (with
 //! `O_NOFOLLOW`), so the file checked is the file used.
 
-use std::fmt;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+pub(crate) use crate::error::Distrust;
 use crate::error::{Error, Result};
-
-/// Why an existing file is not adopted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Distrust {
-    /// Not a regular file.
-    NotRegular,
-    /// Owned by another user.
-    Owner { uid: u32, ours: u32 },
-    /// Group or others may write it, beyond what the configured mode allows.
-    Writable { mode: u32, allowed: u32 },
-    /// It has other links than its name in the directory.
-    Links(u64),
-}
-
-impl fmt::Display for Distrust {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Distrust::NotRegular => f.write_str("not a regular file"),
-            Distrust::Owner { uid, ours } => {
-                write!(f, "owned by uid {uid}, not by this process's uid {ours}")
-            }
-            Distrust::Writable { mode, allowed } => write!(
-                f,
-                "mode {mode:04o} lets group or others write it, beyond the configured file mode {allowed:04o}"
-            ),
-            Distrust::Links(n) => write!(f, "it has {n} hard links, not 1"),
-        }
-    }
-}
 
 /// Checks the `fstat` of an opened file against the rules above; `mode` is
 /// the configured file mode (the group and other write bits it allows).

@@ -56,8 +56,12 @@ impl RawValue {
     /// prometheus_client reads it back).
     pub fn new_in(dir: &MetricsDir, kind: FileKind, key: impl Into<String>) -> Result<Self> {
         let key = key.into();
-        decode_key(key.as_bytes())
-            .map_err(|why| Error::invalid_argument(format!("invalid metric key: {why}")))?;
+        decode_key(key.as_bytes()).map_err(|why| {
+            Error::invalid_argument(
+                crate::error::ArgumentKind::MetricKey,
+                format!("invalid metric key: {why}"),
+            )
+        })?;
         Ok(RawValue {
             group: SlotGroup::new(dir, kind, vec![key], true)?,
         })

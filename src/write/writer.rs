@@ -197,9 +197,10 @@ fn validate_worker_id(id: &str) -> Result<()> {
     if naming::is_valid_worker_id(id) {
         Ok(())
     } else {
-        Err(Error::invalid_argument(format!(
-            "invalid worker id {id:?}: use 1 to 64 characters of [A-Za-z0-9.-]"
-        )))
+        Err(Error::invalid_argument(
+            crate::error::ArgumentKind::WorkerId,
+            format!("invalid worker id {id:?}: use 1 to 64 characters of [A-Za-z0-9.-]"),
+        ))
     }
 }
 
@@ -405,10 +406,13 @@ impl SlotGroup {
         timestamps: bool,
     ) -> Result<Self> {
         if let Some(k) = keys.iter().find(|k| k.len() > MAX_KEY_LEN) {
-            return Err(Error::invalid_argument(format!(
-                "metric key of {} bytes exceeds the limit of {MAX_KEY_LEN}",
-                k.len()
-            )));
+            return Err(Error::invalid_argument(
+                crate::error::ArgumentKind::MetricKey,
+                format!(
+                    "metric key of {} bytes exceeds the limit of {MAX_KEY_LEN}",
+                    k.len()
+                ),
+            ));
         }
         let g = SlotGroup {
             dir: Arc::clone(dir.writer()),

@@ -85,13 +85,28 @@ fn totals(dir: &Path) -> Vec<(String, String, u64)> {
 }
 
 /// The text exposition of a scrape.
+/// The text exposition, its family blocks sorted: families come in the
+/// order their first entries have in the directory listing (as in
+/// prometheus_client), and folding files into archives changes the
+/// listing. Every byte of every family block must stay the same.
 fn text(dir: &Path) -> String {
     let mut out = Vec::new();
     MultiProcessCollector::new(dir)
         .unwrap()
         .encode_text(&mut out)
         .unwrap();
-    String::from_utf8(out).unwrap()
+    let text = String::from_utf8(out).unwrap();
+    let mut blocks: Vec<String> =
+        text.split_inclusive('\n')
+            .fold(Vec::new(), |mut blocks: Vec<String>, line| {
+                match blocks.last_mut() {
+                    Some(b) if !line.starts_with("# HELP ") => b.push_str(line),
+                    _ => blocks.push(line.to_string()),
+                }
+                blocks
+            });
+    blocks.sort();
+    blocks.concat()
 }
 
 fn ids(r: std::ops::Range<u32>) -> Vec<String> {

@@ -2,8 +2,8 @@
 
 use prometheus::{HistogramOpts, Opts};
 use prometheus_multiproc::{
-    Counter, CounterVec, Gauge, GaugeMode, GaugeVec, Histogram, HistogramVec, Summary, SummaryVec,
-    format, mark_process_dead_in,
+    ArgumentKind, Counter, CounterVec, Gauge, GaugeMode, GaugeVec, Histogram, HistogramVec,
+    Summary, SummaryVec, format, mark_process_dead_in,
 };
 
 use crate::common::{Dir, in_worker, py_samples, run_py, value_of};
@@ -344,10 +344,11 @@ fn bad_arguments_are_errors() {
             .unwrap_err()
             .is_invalid_name()
     );
-    assert!(
+    assert_eq!(
         Histogram::with_opts_in(&w, HistogramOpts::new("h", "x").buckets(vec![2.0, 1.0]))
             .unwrap_err()
-            .is_invalid_argument()
+            .argument_kind(),
+        Some(ArgumentKind::Buckets)
     );
     let v = CounterVec::new_in(&w, Opts::new("v_total", "x"), &["a", "b"]).unwrap();
     assert!(
@@ -358,7 +359,10 @@ fn bad_arguments_are_errors() {
     let r = std::panic::catch_unwind(|| v.with_label_values(&["1"]));
     assert!(r.is_err(), "with_label_values panics on a wrong count");
     let c = Counter::new_in(&w, "neg_total", "x").unwrap();
-    assert!(c.try_inc_by(-1.0).unwrap_err().is_invalid_argument());
+    assert_eq!(
+        c.try_inc_by(-1.0).unwrap_err().argument_kind(),
+        Some(ArgumentKind::NegativeIncrement)
+    );
     assert!(c.try_inc_by(f64::NAN).is_err());
     assert_eq!(c.get(), 0.0);
     let s = Summary::new_in(&w, "s", "x").unwrap();
