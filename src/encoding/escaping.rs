@@ -250,13 +250,19 @@ pub(crate) fn push_escaped_name(out: &mut Vec<u8>, s: &str, esc: Escaping, set: 
 /// Appends `s` with `\`, newline and `"` backslash-escaped (label values,
 /// OpenMetrics help text, quoted names).
 pub(crate) fn push_backslashed(out: &mut Vec<u8>, s: &str) {
+    push_escapes(out, s, true);
+}
+
+/// Appends `s` with `\` and newline backslash-escaped, and `"` too when
+/// `quote` (the text format's help text leaves `"` as it is).
+pub(crate) fn push_escapes(out: &mut Vec<u8>, s: &str, quote: bool) {
     let b = s.as_bytes();
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let rep: &[u8] = match c {
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
-            b'"' => b"\\\"",
+            b'"' if quote => b"\\\"",
             _ => continue,
         };
         out.extend_from_slice(&b[start..i]);

@@ -384,22 +384,7 @@ fn push_label_pairs(out: &mut Vec<u8>, s: &Sample, sc: &mut Scratch) {
 
 /// Escapes `\` and newline (text-format help), and `"` too when `quote`.
 fn push_escaped(out: &mut Vec<u8>, s: &str, quote: bool) {
-    if quote {
-        return push_backslashed(out, s);
-    }
-    let b = s.as_bytes();
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let rep: &[u8] = match c {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            _ => continue,
-        };
-        out.extend_from_slice(&b[start..i]);
-        out.extend_from_slice(rep);
-        start = i + 1;
-    }
-    out.extend_from_slice(&b[start..]);
+    super::escaping::push_escapes(out, s, quote);
 }
 
 /// A metric name escaped as in the text format.
