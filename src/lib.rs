@@ -67,8 +67,11 @@
 //!
 //! # Safety model
 //!
-//! All `unsafe` code lives in one private module (the mapped file and its
-//! slots); every block carries a `// SAFETY:` comment. Memory shared with
+//! All `unsafe` code lives in one private module, `write`, in two files
+//! that the compiler allows it (`unsafe_code` is denied everywhere else):
+//! the mapped file, its slots and the fork handlers, and (feature
+//! `prefork`) the supervisor's `fork`, `_exit` and signal handlers. Every
+//! block carries a `// SAFETY:` comment. Memory shared with
 //! other processes is only touched through raw pointers and atomics. The
 //! collector never maps files: it reads them, bounded by their real size, so
 //! no file content can make it read, write or allocate outside the file.

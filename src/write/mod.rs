@@ -1,7 +1,7 @@
 //! Writing: per-process files, their mapping and slots, and what happens at `fork`.
 
 pub(crate) mod adopt;
-#[allow(unsafe_code)] // The only module with `unsafe`: see its Safety model.
+#[allow(unsafe_code)] // Mapping, atomic slots, fork handlers: see its Safety model.
 pub(crate) mod mmap;
 pub(crate) mod predecessor;
 /// `fork`, `_exit` and the signal handlers of `prefork::Supervisor`.
