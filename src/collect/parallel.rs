@@ -415,7 +415,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(super) struct Part {
     pub(super) warnings: Vec<Warning>,
     pub(super) stats: Stats,
-    pub(super) notes: Vec<String>,
+    pub(super) notes: Vec<crate::merge::MixedModes>,
     /// The files were merged again on one thread (see `combine`).
     pub(super) merged_again: bool,
     /// Files merged that another thread had read (see [`ReadAhead`]).

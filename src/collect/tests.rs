@@ -460,7 +460,7 @@ fn type_conflicts_and_mixed_modes_are_warned() {
         s.warnings[0]
     );
     assert!(
-        matches!(&s.warnings[1].kind, WarningKind::MixedGaugeModes(note) if note.contains("using min")),
+        matches!(&s.warnings[1].kind, WarningKind::MixedGaugeModes(note) if note.used == GaugeMode::Min),
         "{:?}",
         s.warnings[1]
     );

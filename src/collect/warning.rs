@@ -82,7 +82,7 @@ pub enum WarningKind {
     /// file.
     TypeConflict(TypeConflict),
     /// A gauge written with several multiprocess modes (the merge's remark).
-    MixedGaugeModes(String),
+    MixedGaugeModes(crate::merge::MixedModes),
     /// Metrics written by different processes produce the same series
     /// name, as prometheus_client's registry computes the names (a counter
     /// `x` and a gauge `x_total`, a histogram `x` and a gauge `x_count`):
@@ -138,7 +138,7 @@ impl fmt::Display for WarningKind {
             ),
             WarningKind::ReadAborted => f.write_str("could not be read; skipped"),
             WarningKind::TypeConflict(c) => c.fmt(f),
-            WarningKind::MixedGaugeModes(note) => f.write_str(note),
+            WarningKind::MixedGaugeModes(note) => write!(f, "{note}"),
             WarningKind::NameClash { series, metrics } => write!(
                 f,
                 "series {series:?} is produced by {} and by {}: processes define these \

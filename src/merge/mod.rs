@@ -276,6 +276,55 @@ pub struct FileReport {
     pub conflicts: Vec<TypeConflict>,
 }
 
+/// A gauge written with several multiprocess modes (a remark of
+/// [`Merger::notes`]): the mode of the last file decides, as in
+/// prometheus_client.
+///
+/// ```
+/// use prometheus_multiproc::GaugeMode;
+/// use prometheus_multiproc::merge::MixedModes;
+///
+/// let note = MixedModes {
+///     gauge: "g".into(),
+///     modes: vec![GaugeMode::Min, GaugeMode::Max],
+///     used: GaugeMode::Max,
+///     others_dropped: false,
+/// };
+/// assert_eq!(
+///     note.to_string(),
+///     "gauge \"g\" is written with several multiprocess modes (min, max); using max, the mode of the last file"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixedModes {
+    /// The gauge's name.
+    pub gauge: String,
+    /// The modes its files have, in [`GaugeMode::ALL`]'s order.
+    pub modes: Vec<GaugeMode>,
+    /// The mode used: the last file's.
+    pub used: GaugeMode,
+    /// The mode used keeps the pid label (`all`, `liveall`), so the values
+    /// of files of other modes are not reported.
+    pub others_dropped: bool,
+}
+
+impl fmt::Display for MixedModes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let modes: Vec<&str> = self.modes.iter().map(|m| m.as_str()).collect();
+        write!(
+            f,
+            "gauge {:?} is written with several multiprocess modes ({}); using {}, the mode of the last file",
+            self.gauge,
+            modes.join(", "),
+            self.used
+        )?;
+        if self.others_dropped {
+            f.write_str("; values from files of modes other than all/liveall are not reported")?;
+        }
+        Ok(())
+    }
+}
+
 /// Merges the entries of many files into families.
 ///
 /// Feed each file with [`resolve`](Merger::resolve) (once per entry, to parse
@@ -420,34 +469,26 @@ impl Merger {
 
     /// Remarks on inputs whose merge is not exactly Python's (see the
     /// [module docs](self)): gauges seen with several modes.
-    pub fn notes(&self) -> Vec<String> {
+    pub fn notes(&self) -> Vec<MixedModes> {
         let seen = |bits: u16, m: GaugeMode| bits & (1 << (m as u16)) != 0;
         let mut out = Vec::new();
         for f in self.store.families.rows() {
             if f.modes_seen.count_ones() < 2 {
                 continue;
             }
-            let Some(mode) = f.mode else { continue };
-            let modes: Vec<&str> = GaugeMode::ALL
+            let Some(used) = f.mode else { continue };
+            let modes: Vec<GaugeMode> = GaugeMode::ALL
                 .iter()
-                .filter(|m| seen(f.modes_seen, **m))
-                .map(|m| m.as_str())
+                .copied()
+                .filter(|m| seen(f.modes_seen, *m))
                 .collect();
-            let mut msg = format!(
-                "gauge {:?} is written with several multiprocess modes ({}); using {}, the mode of the last file",
-                f.name,
-                modes.join(", "),
-                mode
-            );
-            let others = GaugeMode::ALL
-                .iter()
-                .any(|m| !m.keeps_pid() && seen(f.modes_seen, *m));
-            if mode.keeps_pid() && others {
-                msg.push_str(
-                    "; values from files of modes other than all/liveall are not reported",
-                );
-            }
-            out.push(msg);
+            let others_dropped = used.keeps_pid() && modes.iter().any(|m| !m.keeps_pid());
+            out.push(MixedModes {
+                gauge: f.name.to_string(),
+                modes,
+                used,
+                others_dropped,
+            });
         }
         out
     }
