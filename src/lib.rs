@@ -85,6 +85,7 @@ pub mod format;
 pub mod integrations;
 pub mod merge;
 mod metrics;
+mod open;
 #[cfg(feature = "prefork")]
 pub mod prefork;
 mod warn;

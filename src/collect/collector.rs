@@ -268,7 +268,7 @@ impl MultiProcessCollector {
     /// families they merged).
     fn scrape(&self, format: Option<Encoder>) -> Result<(Scrape, Encoded)> {
         let start = Instant::now();
-        let dirfd = super::open::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let dirfd = crate::open::open_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         // Compaction on: hold its lock while listing and reading, and leave
         // out the files an interrupted compaction already folded.
         let coord = crate::compact::coord::begin_read(&self.dir, &dirfd)?;

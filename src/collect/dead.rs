@@ -122,7 +122,7 @@ pub fn remove_dead_live_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
             continue;
         }
         let path = entry.path();
-        let Ok(file) = super::open::open_no_follow(&path) else {
+        let Ok(file) = crate::open::open_no_follow(&path) else {
             continue;
         };
         if !file.metadata().is_ok_and(|m| m.is_file()) {

@@ -7,7 +7,6 @@ mod convert;
 pub(crate) mod dead;
 mod encoded;
 mod exact;
-mod open;
 mod parallel;
 mod placement;
 pub(crate) mod procfs;
@@ -19,5 +18,4 @@ mod warning;
 
 pub use budget::READ_BUDGET;
 pub use convert::to_metric_families;
-pub(crate) use open::open_dir;
 pub use read::MAX_FILE_SIZE;

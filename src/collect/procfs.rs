@@ -148,7 +148,7 @@ mod linux {
 
     /// Liveness of the writer of `path` (see the module docs).
     fn probe(path: &Path) -> Liveness {
-        let Ok(file) = crate::collect::open::open_no_follow(path) else {
+        let Ok(file) = crate::open::open_no_follow(path) else {
             return Liveness::Unknown;
         };
         if !file.metadata().is_ok_and(|m| m.is_file()) {

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use super::budget::ImageBuf;
 use super::dead::{self, Liveness};
-use super::open;
 use super::warning::WarningKind;
 use crate::format::naming::FileKind;
 use crate::format::{self, Corrupt, CorruptKind, HEADER_LEN};
+use crate::open;
 
 /// Why a file was not merged.
 pub(super) enum Skip {

@@ -10,7 +10,6 @@ use std::os::unix::fs::FileExt;
 use super::budget::{Budget, CHUNK};
 use super::collector::*;
 use super::encoded::Encoded;
-use super::open;
 use super::parallel::*;
 use super::scrape::ScrapeState;
 use super::warning::WarningKind;
@@ -20,6 +19,7 @@ use crate::format::naming::GaugeMode;
 use crate::format::naming::{self, FileKind};
 use crate::format::{self, HEADER_LEN, LOCK_MARKER, build_file};
 use crate::merge::{Family, FamilyKind};
+use crate::open;
 
 fn write(dir: &Path, name: &str, entries: &[(String, f64, f64)]) {
     let e: Vec<(&[u8], f64, f64)> = entries

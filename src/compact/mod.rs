@@ -140,7 +140,7 @@ enum Select<'a> {
 
 fn compact(dir: &Path, select: Select<'_>) -> Result<Compaction> {
     naming::check_dir(dir, None)?;
-    let dirfd = crate::collect::open_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let dirfd = crate::open::open_dir(dir).map_err(|e| Error::io(dir, e))?;
     let _lock = coord::lock_exclusive(dir, &dirfd)?;
     let io = |e: io::Error| Error::io(dir, e);
     recover(&dirfd).map_err(io)?;
