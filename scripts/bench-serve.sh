@@ -66,6 +66,7 @@ bin="$repo/target/release/prometheus-multiproc"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-serve.XXXXXX")"
 pids=()
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     local pid
     for pid in "${pids[@]}"; do
@@ -137,10 +138,14 @@ else
     cold=0
 fi
 
+# The commit, and the last one that changed the command's code.
 commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+code="$(git -C "$repo" log -1 --format=%h -- src bin Cargo.toml Cargo.lock 2>/dev/null || echo unknown)"
+commit="$commit (src/ and bin/ as of $code"
 if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no -- src bin Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-    commit="$commit (with uncommitted changes to src/ or bin/)"
+    commit="$commit, with uncommitted changes"
 fi
+commit="$commit)"
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r), $(rustc --version), $("$python" -c 'import sys; from importlib.metadata import version; print("Python", sys.version.split()[0], "prometheus_client", version("prometheus_client"))'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== commit: $commit"
 echo "== command: scripts/bench-serve.sh${argv[*]:+ ${argv[*]}}"

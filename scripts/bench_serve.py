@@ -99,11 +99,12 @@ class Python:
         from prometheus_client import CollectorRegistry
         from prometheus_client.exposition import choose_encoder
         from prometheus_client.multiprocess import MultiProcessCollector
-        self.d = d
+        self.name, self.d = "python", d
         self.registry_class = CollectorRegistry
         self.collector_class = MultiProcessCollector
         self.encoder, self.ctype = choose_encoder(accept)
         self.times, self.body = [], None
+        self.differing = 0
 
     def encoder_name(self):
         f = self.encoder
@@ -120,7 +121,10 @@ class Python:
         self.collector_class(registry, path=self.d)
         body = self.encoder(registry)
         t1 = time.perf_counter()
-        self.body = body
+        if self.body is None:
+            self.body = body
+        elif body != self.body:
+            self.differing += 1
         return t1 - t0
 
     def timed(self, n):
@@ -191,7 +195,7 @@ def cmd_run(args):
 
     report(args, d, py, servers, null, per_round)
     write_bodies(args.bodies, servers, py)
-    bad = [t.name for t in servers + [null] if t.differing]
+    bad = [t.name for t in servers + [null, py] if t.differing]
     if bad:
         sys.exit(f"bodies changed between scrapes of: {', '.join(bad)}")
 
