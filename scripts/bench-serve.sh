@@ -148,7 +148,11 @@ fi
 commit="$commit)"
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r), $(rustc --version), $("$python" -c 'import sys; from importlib.metadata import version; print("Python", sys.version.split()[0], "prometheus_client", version("prometheus_client"))'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== commit: $commit"
-echo "== command: scripts/bench-serve.sh${argv[*]:+ ${argv[*]}}"
+cmdline=""
+if [ "${#argv[@]}" -gt 0 ]; then
+    printf -v cmdline ' %q' "${argv[@]}"
+fi
+echo "== command: scripts/bench-serve.sh$cmdline"
 
 "$python" "$repo/scripts/bench_serve.py" run "$dir" "${servers[@]}" \
     --bodies "$work/bodies" --reps "$reps" --rounds "$rounds" \
