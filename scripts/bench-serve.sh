@@ -4,7 +4,7 @@
 # written by prometheus_client's own multiprocess writer, in one run.
 #
 #   scripts/bench-serve.sh [--reps N] [--rounds R] [--py-per-round P]
-#                          [--warmup W] [--accept HEADER]
+#                          [--warmup W] [--accept HEADER] [--clients LIST]
 #                          [--workers N] [--scale S] [--dir DIR] [--keep]
 #
 # 1. target/pyenv (scripts/setup-python.sh) and a release build of the
@@ -16,14 +16,16 @@
 #    --web.disable-exporter-metrics` (the default, incremental server) and,
 #    when `serve --help` lists --no-collector.incremental, a second one with
 #    that flag (every scrape a cold full re-read); each ready on /-/ready.
-# 4. scripts/bench_serve.py run: one keep-alive client per server (no gzip,
-#    Accept: HEADER, default text/plain;version=0.0.4); W warm-up scrapes
-#    (the first one timed and reported: the incremental server's cold
-#    build); then R rounds (default 5) of N/R scrapes of each server
-#    (N default 50), each round followed by P (default 2) scrapes of
-#    prometheus_client in the same long-lived interpreter (import
-#    excluded); and, in the same rounds, the client against a null server
-#    sending the same body (the client's own cost).
+# 4. scripts/bench_serve.py run: keep-alive clients (LIST, default
+#    http.client,curl: Python's http.client on one connection per server
+#    for the whole run, and curl, one process and connection per server and
+#    round), no gzip, Accept: HEADER (default text/plain;version=0.0.4);
+#    W warm-up scrapes (the first one timed and reported: the incremental
+#    server's cold build); then R rounds (default 5) of N/R scrapes of each
+#    server by each client (N default 50), each round followed by P
+#    (default 2) scrapes of prometheus_client in the same long-lived
+#    interpreter (import excluded); and, in the same rounds, the clients
+#    against a null server sending the same body (their own cost).
 # 5. The bodies of every server and prometheus_client's must be
 #    byte-identical (cmp): exits non-zero otherwise.
 #
@@ -38,6 +40,7 @@ rounds=5
 py_per_round=2
 warmup=3
 accept="text/plain;version=0.0.4"
+clients="http.client,curl"
 dir=""
 keep=0
 argv=("$@")
@@ -48,11 +51,12 @@ while [ $# -gt 0 ]; do
         --py-per-round) py_per_round="$2"; shift 2 ;;
         --warmup) warmup="$2"; shift 2 ;;
         --accept) accept="$2"; shift 2 ;;
+        --clients) clients="$2"; shift 2 ;;
         --workers) workers="$2"; shift 2 ;;
         --scale) scale="$2"; shift 2 ;;
         --dir) dir="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "bench-serve.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -156,7 +160,8 @@ echo "== command: scripts/bench-serve.sh$cmdline"
 
 "$python" "$repo/scripts/bench_serve.py" run "$dir" "${servers[@]}" \
     --bodies "$work/bodies" --reps "$reps" --rounds "$rounds" \
-    --py-per-round "$py_per_round" --warmup "$warmup" --accept "$accept"
+    --py-per-round "$py_per_round" --warmup "$warmup" --accept "$accept" \
+    --clients "$clients"
 
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0

@@ -5,34 +5,36 @@ of the steady-state `serve` scrape benchmark.
 Subcommands:
 
   run DIR --server NAME=URL [--server NAME=URL ...] [--label NAME=TEXT ...]
-          --bodies OUT
-          [--reps 50] [--rounds 5] [--py-per-round 2] [--warmup 3]
-          [--accept HEADER]
+          --bodies OUT [--reps 50] [--rounds 5] [--py-per-round 2]
+          [--warmup 3] [--accept HEADER] [--clients http.client,curl]
       One long-lived interpreter, prometheus_client imported before any
-      timing. Keeps ONE keep-alive HTTP/1.1 connection (http.client) per
-      server for the whole run and sends each GET with the given Accept
-      header and `Accept-Encoding: identity` (no gzip). First, per server:
-      the first scrape (timed, reported alone: the incremental server's
-      cold build) and WARMUP-1 more untimed ones, then one untimed Python
-      scrape. Then ROUNDS rounds, each: REPS/ROUNDS timed scrapes of each
-      server in turn, then PY_PER_ROUND timed prometheus_client scrapes
-      (a fresh CollectorRegistry + MultiProcessCollector(registry, DIR) +
-      the encoder prometheus_client's own HTTP handler picks for HEADER,
+      timing. Every request carries the given Accept header and no
+      Accept-Encoding (identity: no gzip). Two clients time the servers in
+      the same rounds: http.client, with ONE keep-alive HTTP/1.1
+      connection per server for the whole run, and curl, one process per
+      server and round whose first transfer opens the connection (untimed)
+      and the next ones reuse it (curl's own time_total). First, per
+      server: the first scrape (http.client; timed, reported alone: the
+      incremental server's cold build) and WARMUP-1 more untimed ones,
+      then one untimed Python scrape. Then ROUNDS rounds, each: REPS/ROUNDS
+      timed scrapes of each server by each client in turn, then
+      PY_PER_ROUND timed prometheus_client scrapes (a fresh
+      CollectorRegistry + MultiProcessCollector(registry, DIR) + the
+      encoder prometheus_client's own HTTP handler picks for HEADER,
       `choose_encoder`: generate_latest for text/plain;version=0.0.4).
       A scrape is timed from sending the request to the body's last byte;
-      the time to the response head (status line and headers parsed) is
-      kept as well. The client's own cost: a `null` server (below),
-      started with the first server's body, is timed the same way in the
-      same rounds. Writes each server's and
-      Python's body to OUT/NAME.body and OUT/python.body, and each
-      content type to OUT/NAME.ctype; exits non-zero if a server answers
-      other than 200 or a server's bodies differ between its scrapes.
+      the time to the response head is kept as well. The clients' own
+      cost: a `null` server (below), started with the first server's body,
+      is timed the same way in the same rounds. Writes each server's and
+      Python's body to OUT/NAME.body and OUT/python.body, and each content
+      type to OUT/NAME.ctype; exits non-zero if a server answers other
+      than 200 or a body changes between scrapes.
 
   null FILE
       A null server for the client-overhead measurement: listens on
       127.0.0.1 (a free port, printed as `port=N` on stdout), and answers
-      every request of every keep-alive connection with FILE's bytes,
-      built once (status line, Content-Type, Content-Length). Runs until
+      every request of every keep-alive connection (a thread each) with
+      FILE's bytes, built once (status line, Content-Type, Content-Length). Runs until
       killed.
 """
 
@@ -40,12 +42,16 @@ import argparse
 import gc
 import http.client
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
+
+CLIENTS = ("http.client", "curl")
 
 
 def fmt_ms(xs):
@@ -53,16 +59,23 @@ def fmt_ms(xs):
     return f"{statistics.median(xs):8.2f} ms  ({min(xs):.2f}–{max(xs):.2f})"
 
 
+CURL_FORMAT = ("%{http_code} %{num_connects} %{size_download} "
+               "%{time_starttransfer} %{time_total}\\n")
+
+
 class Target:
-    """One server, one keep-alive connection, every timing taken on it."""
+    """One server: its keep-alive http.client connection, and every timing
+    taken on it by each client (total and to the head, ms)."""
 
     def __init__(self, name, url, accept):
         u = urllib.parse.urlsplit(url)
-        self.name, self.path = name, u.path or "/"
+        self.name, self.url, self.path = name, url, u.path or "/"
+        self.accept = accept
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
         self.headers = {"Accept": accept, "Accept-Encoding": "identity"}
         self.first = None
-        self.total, self.head = [], []
+        self.total = {c: [] for c in CLIENTS}
+        self.head = {c: [] for c in CLIENTS}
         self.body, self.ctype = None, None
         self.differing = 0
 
@@ -79,17 +92,46 @@ class Target:
         if r.getheader("Content-Encoding") not in (None, "identity"):
             sys.exit(f"{self.name}: unexpected Content-Encoding "
                      f"{r.getheader('Content-Encoding')}")
+        self.check(body, r.getheader("Content-Type"))
+        return t1 - t0, t2 - t0
+
+    def check(self, body, ctype=None):
         if self.body is None:
-            self.body, self.ctype = body, r.getheader("Content-Type")
+            self.body, self.ctype = body, ctype
         elif body != self.body:
             self.differing += 1
-        return t1 - t0, t2 - t0
 
     def timed(self, n):
         for _ in range(n):
             head, total = self.scrape()
-            self.head.append(head * 1e3)
-            self.total.append(total * 1e3)
+            self.head["http.client"].append(head * 1e3)
+            self.total["http.client"].append(total * 1e3)
+
+    def curl_round(self, n, out):
+        """One curl process, one connection: a first transfer (untimed: it
+        opens the connection; its body is compared), then n timed ones over
+        the same connection, written to /dev/null (status and size checked)."""
+        first = os.path.join(out, f"curl-{self.name}.body")
+        argv = (["curl", "--silent", "--show-error", "--globoff", "--http1.1",
+                 "-H", f"Accept: {self.accept}", "-w", CURL_FORMAT, "-o", first, self.url]
+                + ["-o", "/dev/null", self.url] * n)
+        r = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            sys.exit(f"{self.name}: curl failed ({r.returncode}): {r.stderr.strip()}")
+        with open(first, "rb") as f:
+            self.check(f.read())
+        lines = r.stdout.splitlines()
+        if len(lines) != n + 1:
+            sys.exit(f"{self.name}: curl wrote {len(lines)} lines, not {n + 1}")
+        for line in lines[1:]:
+            code, connects, size, head, total = line.split()
+            if code != "200" or int(size) != len(self.body):
+                sys.exit(f"{self.name}: curl got HTTP {code}, {size} bytes "
+                         f"(expected 200, {len(self.body)})")
+            if connects != "0":
+                sys.exit(f"{self.name}: curl did not reuse its connection")
+            self.head["curl"].append(float(head) * 1e3)
+            self.total["curl"].append(float(total) * 1e3)
 
 
 class Python:
@@ -132,15 +174,20 @@ class Python:
             self.times.append(self.scrape() * 1e3)
 
 
-def http_round(targets, n):
-    """n timed scrapes of each target in turn, the garbage collector off
-    (each body is freed by reference counting; a collection pass over the
-    Python scrapes' leftovers must not land in a timed HTTP scrape)."""
+def http_round(targets, n, clients, out):
+    """n timed scrapes of each target by each client in turn, the garbage
+    collector off (each body is freed by reference counting; a collection
+    pass over the Python scrapes' leftovers must not land in a timed HTTP
+    scrape)."""
     gc.collect()
     gc.disable()
     try:
         for t in targets:
-            t.timed(n)
+            for c in clients:
+                if c == "http.client":
+                    t.timed(n)
+                else:
+                    t.curl_round(n, out)
     finally:
         gc.enable()
 
@@ -170,6 +217,11 @@ def cmd_run(args):
             sys.exit(f"--server {spec!r}: expected NAME=URL")
         servers.append(Target(name, url, args.accept))
     per_round = max(1, args.reps // args.rounds)
+    clients = [c for c in args.clients.split(",") if c]
+    if not clients or any(c not in CLIENTS for c in clients):
+        sys.exit(f"--clients {args.clients!r}: a comma-separated list of {', '.join(CLIENTS)}")
+    if "curl" in clients and shutil.which("curl") is None:
+        sys.exit("--clients: curl is not on PATH")
 
     # Warm-up: the first scrape of each server is timed and kept apart
     # (for an incremental server it is the cold build); the rest are not kept.
@@ -187,13 +239,13 @@ def cmd_run(args):
         for _ in range(args.warmup):
             null.scrape()
         for _ in range(args.rounds):
-            http_round(servers + [null], per_round)
+            http_round(servers + [null], per_round, clients, args.bodies)
             py.timed(args.py_per_round)
     finally:
         null_proc.kill()
         null_proc.wait()
 
-    report(args, d, py, servers, null, per_round)
+    report(args, d, py, servers + [null], clients, per_round)
     write_bodies(args.bodies, servers, py)
     bad = [t.name for t in servers + [null, py] if t.differing]
     if bad:
@@ -211,37 +263,59 @@ def write_bodies(out, servers, py):
             f.write(f"{ctype}\n")
 
 
-def report(args, d, py, servers, null, per_round):
+def report(args, d, py, targets, clients, per_round):
+    """targets: the servers, then the null server."""
+    servers, null = targets[:-1], targets[-1]
     body = servers[0].body
     lines = body.count(b"\n")
     print(f"directory: {d}: {len(os.listdir(d))} files; body "
           f"{len(body) / 2**20:.2f} MiB, {lines:,} lines")
     print(f"accept: {args.accept}")
     print(f"  prometheus_client's choose_encoder picks {py.encoder_name()}")
-    print(f"client: one keep-alive http.client connection per server, "
-          f"Accept-Encoding: identity; {args.rounds} rounds of {per_round} scrapes "
-          f"per server, then {args.py_per_round} prometheus_client scrapes; "
-          f"{args.warmup} warm-up scrapes per server")
+    print(f"clients: {', '.join(clients)}, no Accept-Encoding (identity); "
+          f"http.client: one keep-alive connection per server for the whole run; "
+          f"curl: one process and connection per server and round, its first "
+          f"transfer untimed")
+    print(f"rounds: {args.rounds} x ({per_round} scrapes per server and client, then "
+          f"{args.py_per_round} of prometheus_client); before them, {args.warmup} "
+          f"warm-up scrapes per server (http.client), the first one timed")
     for spec in args.label:
         name, _, text = spec.partition("=")
         print(f"  {name}: {text}")
     print("scrape times, request sent to last byte: median (min–max); "
-          "head = to the parsed response head")
+          "head = to the response head")
+    w = 36
     for t in servers:
-        print(f"  {t.name + ':':<28} {fmt_ms(t.total)}  head {statistics.median(t.head):.2f} ms"
-              f"  [n={len(t.total)}]")
-        print(f"  {t.name + ', first scrape:':<28} {t.first:8.2f} ms")
-    print(f"  {'prometheus_client:':<28} {fmt_ms(py.times)}  [n={len(py.times)}, in process: "
-          f"registry + MultiProcessCollector + encoder]")
-    if null:
-        print(f"  {'client + null server:':<28} {fmt_ms(null.total)}  head "
-              f"{statistics.median(null.head):.2f} ms  [n={len(null.total)}: a server "
-              f"sending {len(null.body) / 2**20:.2f} MiB prepared bytes]")
+        for c in clients:
+            print(f"  {t.name + ', ' + c + ':':<{w}} {fmt_ms(t.total[c])}  head "
+                  f"{statistics.median(t.head[c]):.2f} ms  [n={len(t.total[c])}]")
+        print(f"  {t.name + ', first scrape:':<{w}} {t.first:8.2f} ms")
+    print(f"  {'prometheus_client:':<{w}} {fmt_ms(py.times)}  [n={len(py.times)}, in "
+          f"process: registry + MultiProcessCollector + encoder]")
+    for c in clients:
+        print(f"  {'null server, ' + c + ':':<{w}} {fmt_ms(null.total[c])}  head "
+              f"{statistics.median(null.head[c]):.2f} ms  [n={len(null.total[c])}: the "
+              f"client's own cost (and the null server's) for {len(body) / 2**20:.2f} MiB]")
     pm = statistics.median(py.times)
     print("ratios, prometheus_client median / ours:")
     for t in servers:
-        print(f"  {t.name + ':':<28} {pm / statistics.median(t.total):8.1f}x  "
-              f"(first scrape {pm / t.first:.1f}x)")
+        by = ", ".join(f"{pm / statistics.median(t.total[c]):.1f}x by {c}" for c in clients)
+        print(f"  {t.name + ':':<{w}} {by}; first scrape {pm / t.first:.1f}x")
+
+
+def serve_connection(conn, resp):
+    """Answers every request of one keep-alive connection with resp."""
+    buf = b""
+    with conn:
+        while True:
+            # Requests are small GETs without a body: the head ends the request.
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            buf = buf.split(b"\r\n\r\n", 1)[1]
+            conn.sendall(resp)
 
 
 def cmd_null(args):
@@ -253,21 +327,11 @@ def cmd_null(args):
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(8)
     print(f"port={lsock.getsockname()[1]}", flush=True)
+    # A thread per connection: http.client keeps its connection open while
+    # each curl process opens its own.
     while True:
         conn, _ = lsock.accept()
-        buf = b""
-        with conn:
-            while True:
-                # Requests are small GETs without a body: the head ends the request.
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-                if b"\r\n\r\n" not in buf:
-                    break
-                buf = buf.split(b"\r\n\r\n", 1)[1]
-                conn.sendall(resp)
+        threading.Thread(target=serve_connection, args=(conn, resp), daemon=True).start()
 
 
 def main():
@@ -284,6 +348,8 @@ def main():
     r.add_argument("--py-per-round", type=int, default=2)
     r.add_argument("--warmup", type=int, default=3)
     r.add_argument("--accept", default="text/plain;version=0.0.4")
+    r.add_argument("--clients", default="http.client,curl",
+                   help="comma-separated: http.client, curl")
     n = sub.add_parser("null")
     n.add_argument("file")
     args = ap.parse_args()
