@@ -70,9 +70,15 @@ bin="$repo/target/release/prometheus-multiproc"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-serve.XXXXXX")"
 pids=()
+child=""
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     local pid
+    # The driver first: on TERM it stops its null server and its curl.
+    if [ -n "$child" ]; then
+        kill "$child" 2>/dev/null || true
+        wait "$child" 2>/dev/null || true
+    fi
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -88,12 +94,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# run CMD...: runs CMD in the background and waits for it, so that TERM or
+# INT stops the script at once (bash runs a trap only after the foreground
+# command ends, but interrupts `wait`); a failure of CMD fails the script.
+run() {
+    "$@" &
+    child=$!
+    wait "$child"
+    child=""
+}
+
 if [ -z "$dir" ]; then
     dir="$(mktemp -d "${TMPDIR:-/tmp}/bench-serve-dir.XXXXXX")"
     gen_dir="$dir"
 fi
 echo "== generating $dir: $workers Python workers, scale $scale" >&2
-"$python" "$repo/scripts/bench_python.py" generate "$dir" --workers "$workers" --scale "$scale"
+run "$python" "$repo/scripts/bench_python.py" generate "$dir" --workers "$workers" --scale "$scale"
 # The workers leave ~60 MiB of dirty pages; write them back now, so that
 # the kernel's writeback does not compete with the timed scrapes.
 sync
@@ -158,7 +174,7 @@ if [ "${#argv[@]}" -gt 0 ]; then
 fi
 echo "== command: scripts/bench-serve.sh$cmdline"
 
-"$python" "$repo/scripts/bench_serve.py" run "$dir" "${servers[@]}" \
+run "$python" "$repo/scripts/bench_serve.py" run "$dir" "${servers[@]}" \
     --bodies "$work/bodies" --reps "$reps" --rounds "$rounds" \
     --py-per-round "$py_per_round" --warmup "$warmup" --accept "$accept" \
     --clients "$clients"

@@ -43,6 +43,7 @@ import gc
 import http.client
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -52,15 +53,13 @@ import time
 import urllib.parse
 
 CLIENTS = ("http.client", "curl")
+CURL_FORMAT = ("%{http_code} %{num_connects} %{size_download} "
+               "%{time_starttransfer} %{time_total}\\n")
 
 
 def fmt_ms(xs):
     """`median (min–max)` in ms."""
     return f"{statistics.median(xs):8.2f} ms  ({min(xs):.2f}–{max(xs):.2f})"
-
-
-CURL_FORMAT = ("%{http_code} %{num_connects} %{size_download} "
-               "%{time_starttransfer} %{time_total}\\n")
 
 
 class Target:
@@ -208,6 +207,9 @@ def start_null(body, out):
 
 
 def cmd_run(args):
+    # On TERM (bench-serve.sh's cleanup), unwind: the null server is stopped
+    # in a finally, and subprocess.run kills a running curl.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     d = os.path.abspath(args.dir)
     py = Python(d, args.accept)
     servers = []
