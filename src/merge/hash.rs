@@ -74,9 +74,18 @@ impl Hasher for FxHasher {
         // CAST: usize is at most 64 bits on every supported target.
         self.add(i as u64);
     }
+    /// The state, mixed down (murmur3's `fmix64` halves): a multiply only
+    /// moves information towards the high bits, and the maps index their
+    /// buckets with the low ones. Without this, strings that differ only
+    /// in their last few bytes (`user_1`, `user_2`, ... or
+    /// `/api/v1/resource_12345`) shared a few hundred buckets out of
+    /// 131,072, and interning 100,000 of them took seconds.
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }
 
@@ -84,3 +93,42 @@ impl Hasher for FxHasher {
 pub(super) type FxBuild = BuildHasherDefault<FxHasher>;
 /// A hash map with [`FxHasher`].
 pub(super) type FxMap<K, V> = HashMap<K, V, FxBuild>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+
+    use super::FxBuild;
+
+    /// Distinct values of the low 17 bits (what a map of 100,000 entries
+    /// indexes its buckets with) over the hashes of `values`.
+    fn low_buckets(values: &[String]) -> usize {
+        let b = FxBuild::default();
+        let set: HashSet<u64> = values
+            .iter()
+            .map(|v| b.hash_one(v.as_str()) & 0x1_ffff)
+            .collect();
+        set.len()
+    }
+
+    /// Label values that differ only in their last bytes must spread over
+    /// the buckets like random hashes do (about 69,900 distinct of 131,072
+    /// for 100,000 values); before `finish` mixed, they took 136 and 2,079.
+    #[test]
+    fn short_strings_differing_at_the_end_spread_over_low_bits() {
+        for make in [
+            (|i: usize| format!("/api/v1/resource_{i}")) as fn(usize) -> String,
+            |i| format!("user_{i}"),
+            |i| format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+        ] {
+            let values: Vec<String> = (0..100_000).map(make).collect();
+            let n = low_buckets(&values);
+            assert!(
+                n > 65_000,
+                "{}: only {n} distinct low-bit buckets",
+                values[0]
+            );
+        }
+    }
+}
