@@ -36,8 +36,10 @@ use crate::{CliResult, fail};
 use auth::Auth;
 use budget::{Budget, OverBudget};
 use flight::{Failure, Flights, Merged};
+use prometheus_multiproc::MultiProcessCollector;
 use prometheus_multiproc::encoding::negotiate;
 use prometheus_multiproc::integrations::{self, NameFilter};
+use prometheus_multiproc::merge::Family;
 use render::Wanted;
 use warn::{WarnKind, Warned};
 
@@ -98,6 +100,12 @@ pub struct Args {
     /// exporter must see the workers' pid namespace).
     #[arg(long = "collector.process")]
     process_metrics: bool,
+    /// Read every file whole at every scrape, instead of keeping each
+    /// file's layout and a read-only mapping of it between scrapes and
+    /// reading only the values (the output is the same either way;
+    /// docs/performance.md).
+    #[arg(long = "no-collector.incremental")]
+    no_incremental: bool,
     /// Leave out the exporter's own `prometheus_multiproc_*` families, so
     /// that the output is exactly prometheus_client's for the directory
     /// (node_exporter's flag of the same name).
@@ -126,7 +134,11 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 /// What every request handler shares.
 struct State {
     dir: PathBuf,
-    process_metrics: bool,
+    /// Kept for the server's life: incremental scrapes reuse what the
+    /// last one read.
+    collector: MultiProcessCollector,
+    /// The application's families of the last merge, and their encodings.
+    last_app: std::sync::Mutex<Option<Arc<render::AppFamilies>>>,
     /// Append the `prometheus_multiproc_*` families (no
     /// `--web.disable-exporter-metrics`).
     exporter_metrics: bool,
@@ -145,6 +157,22 @@ struct State {
     /// Error details (which name the directory) go into response bodies
     /// only when the listener is loopback; otherwise only to stderr.
     error_details: bool,
+}
+
+impl State {
+    /// `families` as kept: the last merge's, with their encodings, if they
+    /// are the same.
+    fn app_families(&self, families: Vec<Family>) -> Arc<render::AppFamilies> {
+        let mut last = self.last_app.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some(app) if app.families == families => Arc::clone(app),
+            _ => {
+                let app = Arc::new(render::AppFamilies::new(families));
+                *last = Some(Arc::clone(&app));
+                app
+            }
+        }
+    }
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -189,8 +217,11 @@ pub fn run(args: Args) -> CliResult {
             &args.telemetry_path,
             Some(dir.as_path()).filter(|_| addr.ip().is_loopback()),
         ),
+        collector: MultiProcessCollector::new(&dir)?
+            .with_process_metrics(args.process_metrics)
+            .with_incremental(!args.no_incremental),
+        last_app: std::sync::Mutex::new(None),
         dir,
-        process_metrics: args.process_metrics,
         exporter_metrics: !args.disable_exporter_metrics,
         telemetry_path: args.telemetry_path,
         auth,
@@ -467,10 +498,10 @@ async fn metrics(req: &Request<Incoming>, st: Arc<State>) -> Resp {
         .flights
         .merged(move || {
             let opts = render::MergeOptions {
-                process_metrics: st2.process_metrics,
                 exporter_metrics: st2.exporter_metrics,
             };
-            render::merge(&st2.dir, opts, &st2.warned).map(Merged::new)
+            let (app, own) = render::merge(&st2.collector, opts, &st2.warned)?;
+            Ok(Merged::new(st2.app_families(app), own))
         })
         .await;
     let merged = match outcome {

@@ -103,7 +103,9 @@ pub use collect::dead::{
     Liveness, mark_process_dead, mark_process_dead_in, mark_worker_dead_in, probe_liveness,
     remove_dead_live_files,
 };
-pub use collect::{MAX_FILE_SIZE, READ_BUDGET, to_metric_families};
+pub use collect::{
+    MAX_FILE_SIZE, MAX_KEPT_ENTRIES, MAX_KEPT_FILES, READ_BUDGET, to_metric_families,
+};
 pub use compact::coord::{JOURNAL_FILE, LOCK_FILE};
 pub use compact::{ARCHIVE_ID, COMPACTED_KINDS, Compaction, compact_dead_auto_in, compact_dead_in};
 pub use error::{ArgumentKind, Error, Result};

@@ -5,7 +5,12 @@
 //! ```text
 //! cargo run --release --example collect_bench -- DIR               # exposition on stdout
 //! cargo run --release --example collect_bench -- DIR --repeat 20   # timings on stdout
+//! cargo run --release --example collect_bench -- DIR --repeat 20 --incremental
 //! ```
+//!
+//! `--incremental` scrapes with one collector made with
+//! `with_incremental(true)`: its first scrape is timed apart (`first_ms`),
+//! the repetitions reuse the layouts it kept.
 //!
 //! With `--repeat`, each repetition is a whole scrape as a server does it:
 //! list, read, merge, encode into a buffer (not written anywhere). Output is
@@ -79,20 +84,30 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let incremental = args.iter().any(|a| a == "--incremental");
+    args.retain(|a| a != "--incremental");
     let (dir, repeat) = match args.as_slice() {
         [dir] => (dir.clone(), None),
         [dir, flag, n] if flag == "--repeat" => {
             (dir.clone(), Some(n.parse::<usize>().expect("--repeat N")))
         }
         _ => {
-            eprintln!("usage: collect_bench DIR [--repeat N]");
+            eprintln!("usage: collect_bench DIR [--repeat N] [--incremental]");
             std::process::exit(2);
         }
     };
     let collector = MultiProcessCollector::new(&dir).unwrap_or_else(|e| {
         eprintln!("collect_bench: {e}");
         std::process::exit(1);
+    });
+    let collector = collector.with_incremental(incremental);
+    // An incremental collector's first scrape reads everything: timed
+    // apart (`first_ms`), the repetitions are the scrapes after it.
+    let first = incremental.then(|| {
+        let t = Instant::now();
+        collector.encode_text(&mut Vec::new()).expect("collect");
+        t.elapsed().as_secs_f64() * 1e3
     });
     let Some(reps) = repeat else {
         let mut out = Vec::new();
@@ -122,6 +137,9 @@ fn main() {
     }
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     let max = times.iter().copied().fold(0.0, f64::max);
+    if let Some(first) = first {
+        print!("first_ms={first:.3} ");
+    }
     println!(
         "median_ms={:.3} min_ms={min:.3} max_ms={max:.3} cpu_ms={:.3} bytes={} reps={reps} floor_ms={:.3}",
         median(&mut times),

@@ -9,7 +9,7 @@ use prometheus_multiproc::merge::Family;
 use tokio::sync::watch;
 
 use super::budget::{Budget, OverBudget, release_free_memory};
-use super::render::{self, Wanted};
+use super::render::{self, AppFamilies, Wanted};
 
 /// Why a merge gave no families.
 #[derive(Debug)]
@@ -25,7 +25,10 @@ pub type Outcome = Result<Arc<Merged>, Arc<Failure>>;
 
 /// The families of one merge, and the bodies encoded from them so far.
 pub struct Merged {
-    families: Vec<Family>,
+    /// The application's families (shared with other merges that gave the
+    /// same), and the exporter's own.
+    app: Arc<AppFamilies>,
+    own: Vec<Family>,
     /// Encoded bodies by form; the lock is held while one is encoded, so
     /// that each form is encoded once.
     bodies: tokio::sync::Mutex<Vec<(Wanted, Bytes)>>,
@@ -43,9 +46,10 @@ impl Drop for TrimOnDrop {
 }
 
 impl Merged {
-    pub fn new(families: Vec<Family>) -> Merged {
+    pub fn new(app: Arc<AppFamilies>, own: Vec<Family>) -> Merged {
         Merged {
-            families,
+            app,
+            own,
             bodies: tokio::sync::Mutex::new(Vec::new()),
             _trim: TrimOnDrop,
         }
@@ -64,7 +68,9 @@ impl Merged {
         let me = Arc::clone(&self);
         if let Some(names) = names {
             let encoded = tokio::task::spawn_blocking(move || {
-                render::encode(&render::restrict(&me.families, &names), &wanted)
+                let mut all = me.app.families.clone();
+                all.extend_from_slice(&me.own);
+                render::encode(&render::restrict(&all, &names), &wanted)
             })
             .await
             .map_err(|_| Arc::new(Failure::Panicked))?;
@@ -75,9 +81,10 @@ impl Merged {
             return Ok(Ok(b.clone()));
         }
         let key = wanted.clone();
-        let encoded = tokio::task::spawn_blocking(move || render::encode(&me.families, &wanted))
-            .await
-            .map_err(|_| Arc::new(Failure::Panicked))?;
+        let encoded =
+            tokio::task::spawn_blocking(move || render::encode_with_own(&me.app, &me.own, &wanted))
+                .await
+                .map_err(|_| Arc::new(Failure::Panicked))?;
         Ok(budget
             .adopt(encoded)
             .inspect(|body| bodies.push((key, body.clone()))))

@@ -1,7 +1,7 @@
 //! One scrape for `serve`: merge the directory, append the exporter's own `prometheus_multiproc_*` families, encode, compress.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use prometheus_multiproc::MultiProcessCollector;
@@ -23,28 +23,56 @@ pub struct Wanted {
 /// What a merge adds to the directory's families.
 #[derive(Clone, Copy, Debug)]
 pub struct MergeOptions {
-    /// `--collector.process`: per-worker process metrics.
-    pub process_metrics: bool,
     /// The exporter's own families (off with `--web.disable-exporter-metrics`).
     pub exporter_metrics: bool,
 }
 
-/// Merges `dir` and appends the exporter's own families (if asked).
+/// The application's families of one merge and their encodings, by
+/// format: shared by later merges that give the same families (an
+/// incremental collector makes those cheap to tell), so that an unchanged
+/// directory is not encoded again.
+pub struct AppFamilies {
+    pub families: Vec<Family>,
+    texts: Mutex<Vec<(Negotiated, Arc<Vec<u8>>)>>,
+}
+
+impl AppFamilies {
+    pub fn new(families: Vec<Family>) -> AppFamilies {
+        AppFamilies {
+            families,
+            texts: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The families encoded in `format` (once per format).
+    fn text(&self, format: &Negotiated) -> Arc<Vec<u8>> {
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, t)) = texts.iter().find(|(f, _)| f == format) {
+            return Arc::clone(t);
+        }
+        let mut text = Vec::new();
+        format.encode(&self.families, &mut text);
+        let text = Arc::new(text);
+        texts.push((format.clone(), Arc::clone(&text)));
+        text
+    }
+}
+
+/// Merges the directory with `collector`: the application's families,
+/// and the exporter's own (if asked).
 pub fn merge(
-    dir: &Path,
+    collector: &MultiProcessCollector,
     opts: MergeOptions,
     warned: &Warned,
-) -> prometheus_multiproc::Result<Vec<Family>> {
+) -> prometheus_multiproc::Result<(Vec<Family>, Vec<Family>)> {
     let start = Instant::now();
-    let scrape = MultiProcessCollector::new(dir)?
-        .with_process_metrics(opts.process_metrics)
-        .collect_families()?;
+    let scrape = collector.collect_families()?;
     for w in &scrape.warnings {
         warned.warn(WarnKind::of(&w.kind), w.to_string());
     }
-    let mut families = scrape.families;
+    let families = scrape.families;
     if !opts.exporter_metrics {
-        return Ok(families);
+        return Ok((families, Vec::new()));
     }
     let own = own_families(&scrape.stats, start.elapsed().as_secs_f64(), warned);
     // Names the application's families already show, in any form.
@@ -69,8 +97,7 @@ pub fn merge(
             !clash
         })
         .collect();
-    families.extend(own);
-    Ok(families)
+    Ok((families, own))
 }
 
 /// The families cut to the samples `filter` names (`?name[]=`), as
@@ -85,10 +112,33 @@ pub fn restrict(families: &[Family], filter: &NameFilter) -> Vec<Family> {
 pub fn encode(families: &[Family], wanted: &Wanted) -> Vec<u8> {
     let mut body = Vec::new();
     wanted.format.encode(families, &mut body);
-    if wanted.gzip {
-        body = integrations::gzip(&body);
+    compress(body, wanted)
+}
+
+/// Encodes the application's families `app` followed by the exporter's
+/// `own` in the form `wanted` (compressed if asked): the bytes of encoding
+/// them together, the application's taken from its kept encodings.
+pub fn encode_with_own(app: &AppFamilies, own: &[Family], wanted: &Wanted) -> Vec<u8> {
+    let text = app.text(&wanted.format);
+    // The end of an exposition (OpenMetrics' `# EOF`), written once.
+    let mut trailer = Vec::new();
+    wanted.format.encode(&[], &mut trailer);
+    let mut body = Vec::with_capacity(text.len() + 4096);
+    body.extend_from_slice(text.strip_suffix(&trailer[..]).unwrap_or(&text));
+    if own.is_empty() {
+        body.extend_from_slice(&trailer);
+    } else {
+        wanted.format.encode(own, &mut body);
     }
-    body
+    compress(body, wanted)
+}
+
+fn compress(body: Vec<u8>, wanted: &Wanted) -> Vec<u8> {
+    if wanted.gzip {
+        integrations::gzip(&body)
+    } else {
+        body
+    }
 }
 
 /// The exporter's own families, all gauges (they describe this scrape).
@@ -114,6 +164,11 @@ pub fn own_families(stats: &Stats, seconds: f64, warned: &Warned) -> Vec<Family>
             "prometheus_multiproc_files_read",
             "Metrics files read and merged in this scrape.",
             stats.files_read as f64,
+        ),
+        gauge(
+            "prometheus_multiproc_files_reused",
+            "Metrics files of this scrape whose values were read in place, through the layout kept from an earlier scrape.",
+            stats.files_reused as f64,
         ),
         gauge(
             "prometheus_multiproc_files_corrupt",

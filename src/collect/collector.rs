@@ -70,6 +70,7 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::proto;
@@ -77,7 +78,9 @@ use prometheus::proto;
 use super::budget::{self, Budget, ImageBuf};
 use super::convert::to_metric_families;
 use super::encoded::Encoded;
+use super::parallel::Part;
 use super::read::{Skipped, not_regular};
+use super::warm::Warm;
 pub use super::warning::{Warning, WarningKind};
 use crate::encoding::Negotiated;
 use crate::encoding::text;
@@ -86,6 +89,10 @@ use crate::error::{Error, Result};
 use crate::format::naming::{self, FileKind};
 use crate::merge::Family;
 use crate::write::writer::MetricsDir;
+
+/// A directory's metrics files in listing order, the inode number the
+/// listing gives for each, and the files skipped unopened.
+pub(super) type Listing = (Vec<(String, FileKind)>, Vec<u64>, Skipped);
 
 /// Counters describing one scrape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,6 +107,10 @@ pub struct Stats {
     /// Files skipped for other reasons: empty, vanished, not regular,
     /// unreadable, too large.
     pub files_skipped: usize,
+    /// Files whose values were read in place, through the layout and
+    /// mapping kept from an earlier scrape (see
+    /// [`with_incremental`](MultiProcessCollector::with_incremental)).
+    pub files_reused: usize,
     /// Entries merged.
     pub entries: usize,
     /// Families in the result.
@@ -182,6 +193,9 @@ pub struct MultiProcessCollector {
     pub(super) process_metrics: bool,
     /// Leases for file images: the process's (tests use their own).
     pub(super) budget: &'static Budget,
+    /// Incremental scrapes: the state kept between them (shared by
+    /// clones; `None` inside until the first scrape).
+    pub(super) warm: Option<Arc<Mutex<Option<Warm>>>>,
 }
 
 impl MultiProcessCollector {
@@ -194,6 +208,7 @@ impl MultiProcessCollector {
             dir: dir.to_path_buf(),
             process_metrics: false,
             budget: &budget::GLOBAL,
+            warm: None,
         })
     }
 
@@ -219,6 +234,7 @@ impl MultiProcessCollector {
             dir: crate::env::dir_from_env()?,
             process_metrics: false,
             budget: &budget::GLOBAL,
+            warm: None,
         })
     }
 
@@ -247,6 +263,40 @@ impl MultiProcessCollector {
         self
     }
 
+    /// Makes scrapes incremental (or not again): the collector keeps, from
+    /// one scrape to the next, each file's layout (its keys, parsed once,
+    /// and where their values lie) and a read-only mapping of it, and then
+    /// reads only the values, and the entries written since. The output is
+    /// the same, byte for byte, as a cold scrape's. For a collector that
+    /// scrapes the same directory many times (a server's `/metrics`); a
+    /// one-off collection gains nothing.
+    ///
+    /// Files are mapped only if they are owned by our user, writable by
+    /// no one else and have one link; others are read at every scrape. The
+    /// first scrape, a scrape while another is under way on the same
+    /// collector (or a clone), and scrapes while compaction is on
+    /// ([`compact_dead_in`](crate::compact_dead_in)) read every file.
+    /// Memory grows with files and distinct keys, not with scrapes; see
+    /// `docs/performance.md` and `docs/reliability.md`.
+    ///
+    /// ```
+    /// use prometheus_multiproc::{Counter, MetricsDir, MultiProcessCollector};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let dir = MetricsDir::open(tmp.path()).unwrap();
+    /// let jobs = Counter::new_in(&dir, "jobs_total", "Jobs.").unwrap();
+    /// let collector = MultiProcessCollector::from_dir(&dir).unwrap().with_incremental(true);
+    /// jobs.inc();
+    /// assert_eq!(collector.collect_families().unwrap().stats.files_reused, 0);
+    /// jobs.inc();
+    /// let scrape = collector.collect_families().unwrap();
+    /// assert_eq!(scrape.stats.files_reused, 1);
+    /// assert_eq!(scrape.families[0].samples[0].value, 2.0);
+    /// ```
+    pub fn with_incremental(mut self, on: bool) -> Self {
+        self.warm = on.then(|| Arc::new(Mutex::new(None)));
+        self
+    }
+
     /// Scans the directory, reads and merges every metrics file.
     ///
     /// Fails only when the directory cannot be listed; problems with single
@@ -272,7 +322,7 @@ impl MultiProcessCollector {
         // Compaction on: hold its lock while listing and reading, and leave
         // out the files an interrupted compaction already folded.
         let coord = crate::compact::coord::begin_read(&self.dir, &dirfd)?;
-        let (mut names, skipped) = self.scan()?;
+        let (mut names, inodes, skipped) = self.scan_inodes()?;
         if let Some(c) = &coord {
             names.retain(|(name, _)| !c.skip.contains(name));
         }
@@ -283,9 +333,17 @@ impl MultiProcessCollector {
         // Process metrics join the families after the merge: encode then.
         let early = format.filter(|_| !self.process_metrics);
         let threads = crate::env::collect_threads();
-        let (mut families, mut st, mut encoded) = match coord {
-            Some(_) => self.merge_exact(&dirfd, &names, skipped, early),
-            None => self.merge_all(&dirfd, &names, skipped, threads, early),
+        let warm = self.warm.as_ref().and_then(|w| w.try_lock().ok());
+        let (mut families, mut st, mut encoded) = match (coord.is_some(), warm) {
+            (true, warm) => {
+                // Mappings would keep folded files' blocks allocated.
+                warm.map(|mut w| w.take());
+                self.merge_exact(&dirfd, &names, skipped, early)
+            }
+            (false, Some(mut warm)) => {
+                self.merge_warm(&mut warm, &dirfd, &names, &inodes, skipped, early)
+            }
+            (false, None) => self.merge_all(&dirfd, &names, skipped, threads, early),
         };
         drop(coord);
         if self.process_metrics {
@@ -309,12 +367,49 @@ impl MultiProcessCollector {
         Ok((scrape, encoded))
     }
 
+    /// Merges `names` reusing (and then keeping) the layouts of `warm`;
+    /// with `format`, also encodes the families.
+    fn merge_warm(
+        &self,
+        warm: &mut Option<Warm>,
+        dirfd: &std::fs::File,
+        names: &[(String, FileKind)],
+        inodes: &[u64],
+        skipped: Skipped,
+        format: Option<Encoder>,
+    ) -> (Vec<Family>, Part, Encoded) {
+        let state = warm.get_or_insert_with(Warm::new);
+        let merged = state.merge(self, dirfd, names, inodes, skipped, format);
+        if state.worn_out() {
+            *warm = None;
+        }
+        merged
+    }
+
+    /// What the incremental state holds now (`None` before the first
+    /// scrape or when not incremental).
+    #[cfg(test)]
+    pub(crate) fn warm_footprint(&self) -> Option<super::warm::Footprint> {
+        let w = self.warm.as_ref()?.lock().ok()?;
+        w.as_ref().map(Warm::footprint)
+    }
+
     /// Lists the metrics files of the directory in listing order, with the
     /// warnings for those skipped without being opened: not regular files
     /// (known from `d_type`, or `lstat` where the file system does not say),
     /// and names that are not UTF-8.
+    #[cfg(test)]
     pub(super) fn scan(&self) -> Result<(Vec<(String, FileKind)>, Skipped)> {
+        let (names, _, skipped) = self.scan_inodes()?;
+        Ok((names, skipped))
+    }
+
+    /// [`scan`](Self::scan), with the inode number the listing gives for
+    /// each name (`d_ino`).
+    pub(super) fn scan_inodes(&self) -> Result<Listing> {
+        use std::os::unix::fs::DirEntryExt;
         let mut names: Vec<(String, FileKind)> = Vec::new();
+        let mut inodes = Vec::new();
         let mut skipped = Vec::new();
         let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         for entry in entries {
@@ -334,10 +429,13 @@ impl MultiProcessCollector {
             match entry.file_type() {
                 Ok(t) if !t.is_file() => skipped.push((entry.path(), not_regular(t))),
                 // A regular file, or one that vanished (opening says which).
-                _ => names.push((name.to_owned(), kind)),
+                _ => {
+                    names.push((name.to_owned(), kind));
+                    inodes.push(entry.ino());
+                }
             }
         }
-        Ok((names, skipped))
+        Ok((names, inodes, skipped))
     }
 
     /// An empty buffer for file images, leasing from this collector's

@@ -14,8 +14,12 @@ mod read;
 mod scrape;
 #[cfg(test)]
 mod tests;
+mod warm;
+#[cfg(test)]
+mod warm_tests;
 mod warning;
 
 pub use budget::READ_BUDGET;
 pub use convert::to_metric_families;
 pub use read::MAX_FILE_SIZE;
+pub use warm::{MAX_KEPT_ENTRIES, MAX_KEPT_FILES};

@@ -76,12 +76,19 @@ impl MultiProcessCollector {
                 (families, part, encoded)
             }
         };
+        self.settle(&mut merged, skipped);
+        (families, merged, encoded)
+    }
+
+    /// Counts and warns about the files skipped unopened, sorts the
+    /// warnings (deterministic, whatever the directory order) and adds the
+    /// merge notes after them.
+    pub(super) fn settle(&self, merged: &mut Part, skipped: Skipped) {
         merged.stats.files_skipped += skipped.len();
         let skipped = skipped
             .into_iter()
             .map(|(path, kind)| Warning { path, kind });
         merged.warnings.extend(skipped);
-        // Deterministic warnings, whatever the directory order.
         merged.warnings.sort_by(|a, b| a.path.cmp(&b.path));
         for note in std::mem::take(&mut merged.notes) {
             merged.warnings.push(Warning {
@@ -89,7 +96,6 @@ impl MultiProcessCollector {
                 kind: WarningKind::MixedGaugeModes(note),
             });
         }
-        (families, merged, encoded)
     }
 
     /// One merging thread: takes the next unit until none is left, and
@@ -411,7 +417,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The warnings, statistics and merge notes of merged files.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct Part {
     pub(super) warnings: Vec<Warning>,
     pub(super) stats: Stats,
@@ -492,6 +498,7 @@ pub(super) fn combine(
         all.stats.files_dead += part.stats.files_dead;
         all.stats.files_skipped += part.stats.files_skipped;
         all.stats.entries += part.stats.entries;
+        all.stats.files_reused += part.stats.files_reused;
         all.read_ahead += part.read_ahead;
     }
     if !single {

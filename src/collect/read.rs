@@ -54,7 +54,7 @@ pub const MAX_FILE_SIZE: u64 = 1 << 30;
 /// A metrics file opened for reading, its header read and checked.
 pub(super) struct Opened {
     pub(super) file: File,
-    header: [u8; HEADER_LEN],
+    pub(super) header: [u8; HEADER_LEN],
     /// The `used` field: at least [`HEADER_LEN`], at most the file's size.
     pub(super) used: usize,
     /// Its `used` bytes are allocated on disk (no hole): it may be read

@@ -61,7 +61,7 @@ impl ScrapeState {
 
     /// Merges the entries staged for one file; returns the type conflicts
     /// met.
-    fn add_staged(&mut self, kind: FileKind, pid: &str) -> Vec<TypeConflict> {
+    pub(super) fn add_staged(&mut self, kind: FileKind, pid: &str) -> Vec<TypeConflict> {
         let report = self.merger.add_file(kind, pid, self.staged.iter().copied());
         report.conflicts
     }
@@ -137,7 +137,30 @@ impl ScrapeState {
         self.staged.clear();
         self.merger.start_file();
         let mut entries = Entries::new(data).map_err(Skip::Corrupt)?;
-        stage(&mut self.merger, &mut self.staged, kind, &mut entries)
+        stage(&mut self.merger, &mut self.staged, None, kind, &mut entries)
+    }
+
+    /// [`stage_image`](Self::stage_image) of the image `self.buf[..used]`,
+    /// also recording the file offset of each staged entry's value in
+    /// `offsets` (for a collector that keeps layouts).
+    pub(super) fn stage_image_at(
+        &mut self,
+        used: usize,
+        kind: FileKind,
+        offsets: &mut Vec<u32>,
+    ) -> Result<(), Skip> {
+        let data = &self.buf[..used];
+        self.staged.clear();
+        offsets.clear();
+        self.merger.start_file();
+        let mut entries = Entries::new(data).map_err(Skip::Corrupt)?;
+        stage(
+            &mut self.merger,
+            &mut self.staged,
+            Some(offsets),
+            kind,
+            &mut entries,
+        )
     }
 
     /// Resolves the entries of `file` into `self.staged`, read in windows of [`CHUNK`] bytes (of [`FREE_BYTES`]
@@ -147,7 +170,7 @@ impl ScrapeState {
     /// first window. The result is the same as [`stage_image`]'s.
     ///
     /// [`stage_image`]: Self::stage_image
-    fn stage_chunked(&mut self, file: &Opened, kind: FileKind) -> Result<(), Skip> {
+    pub(super) fn stage_chunked(&mut self, file: &Opened, kind: FileKind) -> Result<(), Skip> {
         self.staged.clear();
         self.merger.start_file();
         let window = if self.buf.try_grow(CHUNK) {
@@ -169,7 +192,7 @@ impl ScrapeState {
                 return Err(shrank(used, at + n));
             }
             let mut entries = Entries::window(&self.buf[..len], at, used);
-            stage(&mut self.merger, &mut self.staged, kind, &mut entries)?;
+            stage(&mut self.merger, &mut self.staged, None, kind, &mut entries)?;
             // An entry that did not fit: a window as large as it next.
             need = if entries.offset() == at {
                 entries.pending_len().max(4)
@@ -183,10 +206,12 @@ impl ScrapeState {
 }
 
 /// Resolves the keys of `entries` and stages them with their values, for
-/// one `add_file`; stops at the first corrupt entry.
-fn stage(
+/// one `add_file` (with `offsets`, also where each value is in the file);
+/// stops at the first corrupt entry.
+pub(super) fn stage(
     merger: &mut Merger,
     staged: &mut Vec<(KeyId, f64, f64)>,
+    mut offsets: Option<&mut Vec<u32>>,
     kind: FileKind,
     entries: &mut Entries<'_>,
 ) -> Result<(), Skip> {
@@ -194,22 +219,33 @@ fn stage(
         let e = e.map_err(Skip::Corrupt)?;
         match merger.resolve(kind, e.key) {
             Ok(id) => {
-                if staged.len() == staged.capacity() {
-                    // Entries are at least 24 bytes on disk; a full disk's
-                    // worth of them must not abort the process.
-                    let more = staged.len().max(256);
-                    let bytes = (staged.len() + more) * std::mem::size_of::<(KeyId, f64, f64)>();
-                    staged
-                        .try_reserve(more)
-                        .map_err(|_| Skip::Other(WarningKind::OutOfMemory { bytes }))?;
-                }
+                // Entries are at least 24 bytes on disk; a full disk's
+                // worth of them must not abort the process.
+                reserve_one(staged)?;
                 staged.push((id, e.value, e.timestamp));
+                if let Some(offsets) = offsets.as_deref_mut() {
+                    reserve_one(offsets)?;
+                    // CAST: files are at most MAX_FILE_SIZE (1 GiB) long.
+                    offsets.push(e.value_offset as u32);
+                }
             }
             Err(why) => {
                 let at = e.value_offset - format::value_offset(e.key.len());
                 return Err(corrupt(at, CorruptKind::BadKey(why.reason().to_owned())));
             }
         }
+    }
+    Ok(())
+}
+
+/// Room for one more element in `v`, grown without aborting the process
+/// if memory runs out.
+fn reserve_one<T>(v: &mut Vec<T>) -> Result<(), Skip> {
+    if v.len() == v.capacity() {
+        let more = v.len().max(256);
+        let bytes = (v.len() + more) * std::mem::size_of::<T>();
+        v.try_reserve(more)
+            .map_err(|_| Skip::Other(WarningKind::OutOfMemory { bytes }))?;
     }
     Ok(())
 }

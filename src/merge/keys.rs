@@ -167,9 +167,9 @@ impl Keys {
         self.hints.misses = [0; 3];
     }
 
-    /// The number of distinct keys parsed.
     #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
+    /// The number of distinct keys parsed.
+    pub(super) fn count(&self) -> usize {
         self.templates.len()
     }
 

@@ -509,6 +509,31 @@ impl Merger {
         finish::families(&self.store)
     }
 
+    /// The families merged so far, as
+    /// [`finish_positioned`](Self::finish_positioned) would produce them,
+    /// keeping the merger for [`reset_values`](Self::reset_values).
+    pub(crate) fn families_positioned(&self) -> Vec<(Family, Position)> {
+        finish::families(&self.store)
+    }
+
+    /// Forgets every entry applied, keeping every key resolved: the
+    /// [`KeyId`]s it gave stay valid, and applying the same entries again
+    /// gives exactly the families a new merger would (what a collector
+    /// that keeps file layouts between scrapes relies on).
+    pub(crate) fn reset_values(&mut self) {
+        self.store.reset_values();
+        self.entries = 0;
+        self.file_index = 0;
+        self.seq = 0;
+    }
+
+    #[cfg(test)]
+    /// Distinct keys resolved and series interned: what a kept merger
+    /// holds in memory.
+    pub(crate) fn footprint(&self) -> (usize, usize) {
+        (self.keys.count(), self.store.series())
+    }
+
     fn file_ctx(&mut self, kind: FileKind, pid: &str) -> FileCtx {
         let mode = match kind {
             FileKind::Gauge(m) => Some(m),

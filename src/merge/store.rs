@@ -398,6 +398,49 @@ impl Store {
         Target::Gauge { stats, full }
     }
 
+    /// Forgets every applied value, keeping what was interned (names,
+    /// label sets, series, templates' targets): as if the keys had been
+    /// resolved but no entry applied. Per-process gauge values are
+    /// dropped (they are made when applied).
+    pub(super) fn reset_values(&mut self) {
+        for f in self.families.rows_mut() {
+            f.kind = None;
+            f.help = Arc::from("");
+            f.mode = None;
+            f.modes_seen = 0;
+            f.first = Position::default();
+        }
+        for p in self.plain.rows_mut() {
+            p.value = 0.0;
+            p.ts = 0.0;
+            p.seen = false;
+            p.first = 0;
+        }
+        for b in self.buckets.rows_mut() {
+            b.value = 0.0;
+            b.seen = false;
+            b.first = 0;
+        }
+        for g in self.gauges.rows_mut() {
+            g.seen = false;
+            g.sum = 0.0;
+            g.min = 0.0;
+            g.max = 0.0;
+            g.recent_ts = 0.0;
+            g.recent = None;
+            g.first = 0;
+            g.first_recent = 0;
+        }
+        self.pid_slots.clear();
+    }
+
+    #[cfg(test)]
+    /// The number of series interned (every kind), a measure of the
+    /// memory a kept merger holds.
+    pub(super) fn series(&self) -> usize {
+        self.plain.len() + self.buckets.len() + self.gauges.len() + self.gauge_full.len()
+    }
+
     /// The id of a process identifier.
     pub(super) fn pid_id(&mut self, pid: &str) -> PidId {
         match self.pids.get(pid) {

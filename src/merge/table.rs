@@ -123,6 +123,17 @@ impl<K: Hash + Eq, I: Id, V> Table<K, I, V> {
     pub(super) fn len(&self) -> usize {
         self.rows.len()
     }
+
+    /// Removes every row (ids made before are no longer valid).
+    pub(super) fn clear(&mut self) {
+        self.rows.clear();
+        self.ids.clear();
+    }
+
+    /// The rows, to change values that are not part of their keys.
+    pub(super) fn rows_mut(&mut self) -> &mut [V] {
+        &mut self.rows
+    }
 }
 
 impl<K, I: Id, V> Index<I> for Table<K, I, V> {

@@ -526,5 +526,5 @@ fn keys_are_parsed_once_per_class() {
     assert_eq!(a, b);
     assert_eq!(c, d);
     assert_ne!(a, c);
-    assert_eq!(m.keys.len(), 2);
+    assert_eq!(m.keys.count(), 2);
 }

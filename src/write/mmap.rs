@@ -540,3 +540,118 @@ impl<T: Default> Drop for ForkLocal<T> {
         }
     }
 }
+
+/// A metrics file mapped read-only, for a collector that keeps it between
+/// scrapes and reads the values where they lie (see
+/// `collect/warm.rs`).
+///
+/// What it relies on: nobody shrinks the file below [`ReadMap::len`] while
+/// it is mapped (touching a page past the end of a file raises `SIGBUS`).
+/// The collector maps a file only if it passes the checks that make that
+/// hold for files of this crate and of prometheus_client: a regular file
+/// owned by the collector's own user, writable by nobody else, with one
+/// link (`collect/warm.rs`, `trusted`); `docs/reliability.md` states the
+/// trust boundary. Every access is bounds- and alignment-checked here, and
+/// memory that writers change concurrently is only read with atomic loads.
+/// Forked children may inherit the mapping: it is read-only and holds no
+/// lock, so that is harmless.
+pub(crate) struct ReadMap {
+    map: MmapRaw,
+    len: usize,
+}
+
+impl std::fmt::Debug for ReadMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadMap").field("len", &self.len).finish()
+    }
+}
+
+impl ReadMap {
+    /// Maps the first `len` bytes of `file` (at least the header, at most
+    /// the file's size as the caller just saw it with `fstat`).
+    pub(crate) fn map(file: &File, len: usize) -> io::Result<ReadMap> {
+        if len < 8 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a mapping must hold the header",
+            ));
+        }
+        let map = MmapOptions::new().len(len).map_raw_read_only(file)?;
+        Ok(ReadMap { map, len })
+    }
+
+    /// The bytes mapped.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The `used` field (offset 0), loaded with `Acquire`: the entries
+    /// below it were written before it (see "Atomic orderings").
+    pub(crate) fn used(&self) -> u32 {
+        // SAFETY: `len >= 8` (checked in `map`), so offset 0..4 is inside
+        // the mapping and, the file being at least `len` bytes long (the
+        // trust boundary above), backed by it; the mapping is page-aligned,
+        // so the pointer is aligned for `AtomicU32`; the memory is only read
+        // through atomics here, and lives as long as `self`.
+        let cell = unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().cast::<u32>()) };
+        cell.load(Ordering::Acquire)
+    }
+
+    /// The 8 bytes at `offset` (a multiple of 8), loaded atomically;
+    /// `None` past the mapping.
+    #[inline]
+    pub(crate) fn load_u64(&self, offset: usize) -> Option<u64> {
+        if !offset.is_multiple_of(8) || offset.checked_add(8).is_none_or(|end| end > self.len) {
+            return None;
+        }
+        // SAFETY: `offset + 8 <= len` (checked above), so the 8 bytes are
+        // inside the mapping and backed by the file (the trust boundary
+        // above); base page-aligned and `offset` a multiple of 8, so the
+        // pointer is aligned for `AtomicU64`; writers in other processes
+        // store these bytes concurrently, which atomic loads tolerate.
+        let cell = unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u64>()) };
+        Some(cell.load(Ordering::Relaxed))
+    }
+
+    /// Asks the processor to start loading the cache line at `offset` (a
+    /// hint: values read one after another in a large file are far
+    /// apart, and waiting for each in turn is most of the cost).
+    #[inline]
+    pub(crate) fn prefetch(&self, offset: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if offset < self.len {
+            let p = self.map.as_ptr().wrapping_add(offset);
+            // SAFETY: `prefetch` needs SSE, which every x86-64 processor
+            // has; it is a hint that never faults and reads nothing into
+            // the program (and the address is inside the mapping anyway).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.cast::<i8>(),
+                )
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = offset;
+    }
+
+    /// Copies the bytes `start..start + out.len()` (8-byte aligned start
+    /// and length) into `out`, eight at a time with atomic loads; false
+    /// (and `out` unspecified) if the range is not inside the mapping.
+    pub(crate) fn copy_out(&self, start: usize, out: &mut [u8]) -> bool {
+        if !start.is_multiple_of(8)
+            || !out.len().is_multiple_of(8)
+            || start
+                .checked_add(out.len())
+                .is_none_or(|end| end > self.len)
+        {
+            return false;
+        }
+        for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
+            match self.load_u64(start + i * 8) {
+                Some(word) => chunk.copy_from_slice(&word.to_ne_bytes()),
+                None => return false,
+            }
+        }
+        true
+    }
+}

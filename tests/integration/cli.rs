@@ -192,6 +192,7 @@ pub(crate) fn split_own(body: &str) -> (&str, Vec<(String, f64)>) {
     let names = [
         "prometheus_multiproc_scrape_duration_seconds",
         "prometheus_multiproc_files_read",
+        "prometheus_multiproc_files_reused",
         "prometheus_multiproc_files_corrupt",
         "prometheus_multiproc_files_dead",
         "prometheus_multiproc_series_merged",
