@@ -3,7 +3,7 @@
 //! fitted by least squares, then projected to a large host.
 //!
 //! ```text
-//! cargo run --release --example cost_model [-- --reps N] [--no-large] [--point F,E,G]...
+//! cargo run --release --example cost_model [-- --reps N] [--large] [--point F,E,G]...
 //! ```
 //!
 //! Three axes, each varied with the others fixed (see `docs/performance.md`,
@@ -11,10 +11,11 @@
 //!
 //! * files: 16 to 4,096 files of the same 8 keys (entries grow with files,
 //!   series stay 8);
-//! * entries: 64 files sharing 100 to 100,000 keys (entries grow 64 times
-//!   faster than series);
-//! * series: 64 files of 16 to 16,000 keys each, none shared (1,024 to
-//!   1,024,000 series, one entry each).
+//! * entries: 40 files sharing 100 to 100,000 keys (entries grow 40 times
+//!   faster than series; 4,000,000 entries at most, which a warm collector
+//!   keeps whole);
+//! * series: 64 files of 16 to 1,600 keys each (`--large`: 16,000), none
+//!   shared (1,024 to 102,400 series, `--large` 1,024,000; one entry each).
 //!
 //! Each point's directory is written with `format::build_file` (the bytes
 //! prometheus_client's writer produces; every file in its own key order,
@@ -24,10 +25,15 @@
 //! `reps` warm ones (one incremental collector, every file's first value
 //! changed before each scrape; its output is checked against a cold
 //! scrape), median and range of wall time and median CPU time; then the
-//! peak memory of one scrape in a fresh child process. The model is fitted
-//! on the three axes; the large points (1,000 files × 10,000 entries, and
-//! any `--point files,entries_per_file,group`: `group` files share a key
-//! set) are predicted out of sample, then the model is projected to 1,000
+//! peak memory of one scrape in a fresh child process (and, warm, what the
+//! collector keeps). Two models are made from the three axes: one line
+//! (constant costs per file, entry and series, least squares), and one
+//! whose per-entry and per-series costs are read at each scale (they grow
+//! as the distinct keys outgrow the caches; see `scale.rs`). The check
+//! points (1,000 files × 10,000 shared entries; `--large` adds 1,000 ×
+//! 10,000 in 100,000 series and 64 × 100,000; any `--point
+//! files,entries_per_file,group`: `group` files share a key set) are
+//! predicted out of sample by both, then both are projected to 1,000
 //! workers × 100,000 series.
 //!
 //! `PROMETHEUS_MULTIPROC_COLLECT_THREADS` applies (`scripts/cost-model.sh`
@@ -40,6 +46,7 @@ mod fit;
 mod generate;
 mod measure;
 mod report;
+mod scale;
 mod warm;
 
 use std::io;
@@ -77,6 +84,8 @@ pub(crate) struct Point {
     pub(crate) out_bytes: usize,
     pub(crate) cold: measure::Timing,
     pub(crate) warm: Option<measure::Timing>,
+    /// Files the warm scrapes reused (the fewest over the repetitions).
+    pub(crate) warm_kept: Option<usize>,
     /// Peak MiB of a cold scrape, of two warm ones, and what the warm
     /// collector holds after (anonymous memory, output excluded).
     pub(crate) cold_peak: f64,
@@ -102,17 +111,23 @@ fn points(o: &Options) -> Vec<(Axis, Shape)> {
             },
         ));
     }
+    // 40 files: 4,000,000 entries at 100,000 keys, within what a warm
+    // collector keeps (MAX_KEPT_ENTRIES, 4,194,304).
     for per_file in [100, 1_000, 10_000, 100_000] {
         v.push((
             Axis::Entries,
             Shape {
-                files: 64,
+                files: 40,
                 per_file,
-                group: 64,
+                group: 40,
             },
         ));
     }
-    for per_file in [16, 160, 1_600, 16_000] {
+    let mut series = vec![16, 160, 1_600];
+    if o.large {
+        series.push(16_000);
+    }
+    for per_file in series {
         v.push((
             Axis::Series,
             Shape {
@@ -122,21 +137,29 @@ fn points(o: &Options) -> Vec<(Axis, Shape)> {
             },
         ));
     }
+    v.push((
+        Axis::Check,
+        Shape {
+            files: 1000,
+            per_file: 10_000,
+            group: 1000,
+        },
+    ));
     if o.large {
         v.push((
             Axis::Check,
             Shape {
                 files: 1000,
                 per_file: 10_000,
-                group: 1000,
+                group: 100,
             },
         ));
         v.push((
             Axis::Check,
             Shape {
-                files: 1000,
-                per_file: 10_000,
-                group: 100,
+                files: 64,
+                per_file: 100_000,
+                group: 64,
             },
         ));
     }
@@ -147,7 +170,10 @@ fn points(o: &Options) -> Vec<(Axis, Shape)> {
 fn measure_point(axis: Axis, shape: Shape, reps: usize) -> io::Result<Point> {
     let g = generate::generate(&shape)?;
     let (cold, out) = measure::cold(g.dir.path(), reps)?;
-    let warm = measure::warm(&g, reps)?;
+    let (warm, warm_kept) = match measure::warm(&g, reps)? {
+        Some((t, kept)) => (Some(t), Some(kept)),
+        None => (None, None),
+    };
     let (cold_peak, _) = measure::memory(g.dir.path(), false)?;
     let (warm_peak, warm_held) = if warm.is_some() {
         let (p, h) = measure::memory(g.dir.path(), true)?;
@@ -163,6 +189,7 @@ fn measure_point(axis: Axis, shape: Shape, reps: usize) -> io::Result<Point> {
         out_bytes: out.len(),
         cold,
         warm,
+        warm_kept,
         cold_peak,
         warm_peak,
         warm_held,
@@ -189,7 +216,7 @@ fn parse_shape(s: &str) -> Option<Shape> {
 fn options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         reps: 5,
-        large: true,
+        large: false,
         extra: Vec::new(),
     };
     let mut it = args.iter();
@@ -198,7 +225,7 @@ fn options(args: &[String]) -> Result<Options, String> {
             "--reps" => {
                 o.reps = it.next().and_then(|n| n.parse().ok()).ok_or("--reps N")?;
             }
-            "--no-large" => o.large = false,
+            "--large" => o.large = true,
             "--point" => {
                 let s = it.next().and_then(|s| parse_shape(s));
                 o.extra
@@ -245,7 +272,7 @@ fn main() {
         return;
     }
     let o = options(&args).unwrap_or_else(|e| {
-        eprintln!("cost_model: {e}\nusage: cost_model [--reps N] [--no-large] [--point F,E,G]...");
+        eprintln!("cost_model: {e}\nusage: cost_model [--reps N] [--large] [--point F,E,G]...");
         std::process::exit(2);
     });
     report::machine(o.reps);

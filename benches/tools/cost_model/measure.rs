@@ -47,8 +47,9 @@ fn cpu_ms() -> f64 {
     ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
 
-/// One timed `encode_text` into `out` (cleared first).
-fn timed(c: &MultiProcessCollector, out: &mut Vec<u8>, t: &mut Timing) -> io::Result<()> {
+/// One timed `encode_text` into `out` (cleared first). Returns the files
+/// the scrape reused from the previous one (0 for a cold scrape).
+fn timed(c: &MultiProcessCollector, out: &mut Vec<u8>, t: &mut Timing) -> io::Result<usize> {
     out.clear();
     let cpu = cpu_ms();
     let start = Instant::now();
@@ -58,7 +59,7 @@ fn timed(c: &MultiProcessCollector, out: &mut Vec<u8>, t: &mut Timing) -> io::Re
     if !scrape.warnings.is_empty() {
         return Err(io::Error::other(format!("warnings: {:?}", scrape.warnings)));
     }
-    Ok(())
+    Ok(scrape.stats.files_reused)
 }
 
 /// `reps` cold scrapes, each by a collector made for it. Returns the
@@ -82,23 +83,27 @@ pub fn warm_collector(dir: &Path) -> io::Result<Option<MultiProcessCollector>> {
 /// `reps` scrapes by one incremental collector, after one untimed scrape
 /// that learns the layouts; every file's first value changes before each
 /// timed scrape. The last exposition is checked against a cold scrape of
-/// the same files. `None` when the library has no incremental collector.
-pub fn warm(g: &Generated, reps: usize) -> io::Result<Option<Timing>> {
+/// the same files. Returns the timings and the fewest files a timed scrape
+/// reused (the collector keeps at most `MAX_KEPT_ENTRIES` entries' layouts;
+/// other files are read whole every time), or `None` when the library has
+/// no incremental collector.
+pub fn warm(g: &Generated, reps: usize) -> io::Result<Option<(Timing, usize)>> {
     let Some(c) = warm_collector(g.dir.path())? else {
         return Ok(None);
     };
     let mut t = Timing::default();
     let mut out = Vec::new();
     timed(&c, &mut out, &mut Timing::default())?;
+    let mut reused = usize::MAX;
     for round in 0..reps {
         bump(g, round)?;
-        timed(&c, &mut out, &mut t)?;
+        reused = reused.min(timed(&c, &mut out, &mut t)?);
     }
     let (_, cold_out) = cold(g.dir.path(), 1)?;
     if cold_out != out {
         return Err(io::Error::other("warm exposition differs from a cold one"));
     }
-    Ok(Some(t))
+    Ok(Some((t, reused)))
 }
 
 /// Fields of `/proc/self/status`, in KiB.

@@ -3,6 +3,7 @@
 
 use crate::fit::{Model, Obs, fit};
 use crate::measure::{Timing, summary};
+use crate::scale::ScaleModel;
 use crate::{Axis, Point};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -76,14 +77,14 @@ pub fn progress(p: &Point) {
 pub fn table(points: &[Point]) {
     println!();
     println!(
-        "| axis | files | entries/file | series | entries | used MiB | output KiB | cold ms, median (min–max) | cold CPU ms | warm ms, median (min–max) | warm CPU ms | peak MiB cold | peak MiB warm | held MiB warm |"
+        "| axis | files | entries/file | series | entries | used MiB | output KiB | cold ms, median (min–max) | cold CPU ms | warm ms, median (min–max) | warm CPU ms | warm files kept | peak MiB cold | peak MiB warm | held MiB warm |"
     );
     println!(
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for p in points {
         println!(
-            "| {} | {} | {} | {} | {} | {:.1} | {:.0} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.1} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
             p.axis.name(),
             p.shape.files,
             p.shape.per_file,
@@ -95,6 +96,7 @@ pub fn table(points: &[Point]) {
             cpu(&p.cold),
             p.warm.as_ref().map_or("–".into(), ms),
             p.warm.as_ref().map_or("–".into(), cpu),
+            p.warm_kept.map_or("–".into(), |k| k.to_string()),
             p.cold_peak,
             opt(p.warm_peak),
             opt(p.warm_held),
@@ -131,12 +133,15 @@ fn model_line(name: &str, m: Option<Model>) {
     }
 }
 
-/// The four time models (cold/warm × wall/CPU), in ms.
+/// The time models, in ms: one line fitted over every axis (cold/warm ×
+/// wall/CPU), and the scale-dependent ones (wall).
 struct Models {
     cold: Option<Model>,
     cold_cpu: Option<Model>,
     warm: Option<Model>,
     warm_cpu: Option<Model>,
+    cold_scale: Option<ScaleModel>,
+    warm_scale: Option<ScaleModel>,
 }
 
 fn med(t: &Timing) -> f64 {
@@ -147,34 +152,88 @@ fn med_cpu(t: &Timing) -> f64 {
     summary(&t.cpu).0
 }
 
-/// Fits, prints the coefficients, the out-of-sample checks and the
-/// projection.
+/// Fits, prints the coefficients, the checks and the projection.
 pub fn models(points: &[Point]) {
     let m = Models {
         cold: fit(&obs(points, |p| Some(med(&p.cold)))),
         cold_cpu: fit(&obs(points, |p| Some(med_cpu(&p.cold)))),
         warm: fit(&obs(points, |p| p.warm.as_ref().map(med))),
         warm_cpu: fit(&obs(points, |p| p.warm.as_ref().map(med_cpu))),
+        cold_scale: ScaleModel::build(points, |p| Some(med(&p.cold))),
+        warm_scale: ScaleModel::build(points, |p| p.warm.as_ref().map(med)),
     };
     println!();
     println!(
-        "model: time ≈ a·files + b·entries + c·series + d (least squares on the files/entries/series points, relative error)"
+        "one line: time ≈ a·files + b·entries + c·series + d (least squares on the files/entries/series points, relative error)"
     );
     model_line("cold wall", m.cold);
     model_line("cold CPU", m.cold_cpu);
     model_line("warm wall", m.warm);
     model_line("warm CPU", m.warm_cpu);
+    println!();
+    println!(
+        "by scale: time ≈ d + a·files + c(S)·series + b(S)·(entries − series), c and b read at each level S of distinct series (wall)"
+    );
+    scale_lines("cold", m.cold_scale.as_ref());
+    scale_lines("warm", m.warm_scale.as_ref());
     checks(points, &m);
     projection(points, &m);
+}
+
+fn scale_lines(name: &str, m: Option<&ScaleModel>) {
+    let Some(m) = m else {
+        println!("{name}: (not enough points)");
+        return;
+    };
+    let levels = |v: &[(f64, f64)]| {
+        v.iter()
+            .map(|(s, c)| format!("{s:.0}: {:.0}", c * 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "{name}: {:.0} ns/file (with its 8 entries), {:.3} ms fixed; ns/series at S = {}; ns/entry after the first at S = {}",
+        m.per_file * 1e6,
+        m.fixed,
+        levels(&m.per_series),
+        levels(&m.per_entry)
+    );
 }
 
 fn predict(m: Option<Model>, files: f64, entries: f64, series: f64) -> Option<f64> {
     m.map(|m| m.predict(files, entries, series))
 }
 
+fn predict_scale(m: Option<&ScaleModel>, files: f64, entries: f64, series: f64) -> Option<f64> {
+    m.map(|m| m.predict(files, entries, series))
+}
+
+/// The share of `entries` whose layouts a warm collector keeps
+/// (`MAX_KEPT_ENTRIES`); the files of the rest are read whole, as cold.
+fn kept_share(entries: f64) -> f64 {
+    // CAST: 2^22, exact.
+    (prometheus_multiproc::MAX_KEPT_ENTRIES as f64 / entries).min(1.0)
+}
+
+/// A warm prediction: the kept share at the warm cost, the rest cold.
+fn mix(warm: Option<f64>, cold: Option<f64>, entries: f64) -> Option<f64> {
+    let q = kept_share(entries);
+    Some(q * warm? + (1.0 - q) * cold?)
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map_or("–".into(), |x| format!("{x:.2}"))
+}
+
 fn checks(points: &[Point], m: &Models) {
     println!();
-    println!("measured against the model (check points were not fitted):");
+    println!(
+        "measured against the models, ms (check points were not fitted; the by-scale model is exact on the points it was read from; warm beyond MAX_KEPT_ENTRIES mixed with cold):"
+    );
+    println!(
+        "| point | files | entries/file | series | cold | one line | by scale | warm | one line | by scale |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for p in points {
         // CAST: counts far below 2^53.
         let (f, e, s) = (
@@ -182,21 +241,59 @@ fn checks(points: &[Point], m: &Models) {
             p.shape.entries() as f64,
             p.shape.series() as f64,
         );
-        let cold = predict(m.cold, f, e, s).map_or("–".into(), |x| format!("{x:.2}"));
-        let warm = match (&p.warm, predict(m.warm, f, e, s)) {
-            (Some(w), Some(x)) => format!("warm {:.2} ms, model {x:.2}", med(w)),
-            _ => String::new(),
-        };
         println!(
-            "  {:>7} {:>5}×{:<6} g{:<5} cold {:.2} ms, model {cold}  {warm}",
+            "| {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} |",
             p.axis.name(),
             p.shape.files,
             p.shape.per_file,
-            p.shape.group,
-            med(&p.cold)
+            p.shape.series(),
+            med(&p.cold),
+            cell(predict(m.cold, f, e, s)),
+            cell(predict_scale(m.cold_scale.as_ref(), f, e, s)),
+            cell(p.warm.as_ref().map(med)),
+            cell(mix(predict(m.warm, f, e, s), predict(m.cold, f, e, s), e)),
+            cell(mix(
+                predict_scale(m.warm_scale.as_ref(), f, e, s),
+                predict_scale(m.cold_scale.as_ref(), f, e, s),
+                e
+            )),
         );
     }
 }
+
+/// The hosts projected to: name, files, entries, series.
+const SCENARIOS: [(&str, f64, f64, f64); 5] = [
+    (
+        "1,000 workers, each writes all 100k series",
+        4000.0,
+        1e8,
+        1e5,
+    ),
+    (
+        "1,000 workers, all 100k series, 1M output series",
+        4000.0,
+        1e8,
+        1e6,
+    ),
+    (
+        "1,000 workers, each writes 10k of 100k series",
+        4000.0,
+        1e7,
+        1e5,
+    ),
+    (
+        "1,000 workers, 10k each, 1M output series",
+        4000.0,
+        1e7,
+        1e6,
+    ),
+    (
+        "one shard of 64 workers, all 100k series",
+        256.0,
+        6.4e6,
+        1e5,
+    ),
+];
 
 /// Bytes per entry on disk (used, allocated) and of output per series,
 /// from the largest points; peak memory per series and per entry from a
@@ -222,59 +319,30 @@ fn projection(points: &[Point], m: &Models) {
     mem_line("cold peak", mem);
     mem_line("warm held", held);
     println!();
-    println!("projection (kinds = 4 files per worker):");
     println!(
-        "| host | files | entries | series | cold ms | cold CPU ms | warm ms | warm CPU ms | used GiB | allocated GiB | output MiB | cold peak MiB | warm held MiB |"
+        "projection (4 files per worker; times from the by-scale model, one line in parentheses):"
     );
     println!(
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| host | files | entries | series | cold ms | warm ms | used GiB | allocated GiB | output MiB | cold peak MiB | warm held MiB |"
     );
-    let scenarios: [(&str, f64, f64, f64); 5] = [
-        (
-            "1,000 workers, every worker writes all 100k series",
-            4000.0,
-            1e8,
-            1e5,
-        ),
-        (
-            "1,000 workers, all 100k series, 1M output series",
-            4000.0,
-            1e8,
-            1e6,
-        ),
-        (
-            "1,000 workers, each writes 10k of 100k series",
-            4000.0,
-            1e7,
-            1e5,
-        ),
-        (
-            "1,000 workers, 10k series each, 1M output series",
-            4000.0,
-            1e7,
-            1e6,
-        ),
-        (
-            "one shard of 64 workers, all 100k series",
-            256.0,
-            6.4e6,
-            1e5,
-        ),
-    ];
-    for (name, f, e, s) in scenarios {
-        let cell =
-            |m: Option<Model>| predict(m, f, e, s).map_or("–".into(), |x| format!("{x:.0}"));
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let whole = |v: Option<f64>| v.map_or("–".into(), |x| format!("{x:.0}"));
+    for (name, f, e, s) in SCENARIOS {
         println!(
-            "| {name} | {f:.0} | {e:.0e} | {s:.0e} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {} | {} |",
-            cell(m.cold),
-            cell(m.cold_cpu),
-            cell(m.warm),
-            cell(m.warm_cpu),
+            "| {name} | {f:.0} | {e:.0e} | {s:.0e} | {} ({}) | {} ({}) | {:.1} | {:.1} | {:.0} | {} | {} |",
+            whole(predict_scale(m.cold_scale.as_ref(), f, e, s)),
+            whole(predict(m.cold, f, e, s)),
+            whole(mix(
+                predict_scale(m.warm_scale.as_ref(), f, e, s),
+                predict_scale(m.cold_scale.as_ref(), f, e, s),
+                e
+            )),
+            whole(mix(predict(m.warm, f, e, s), predict(m.cold, f, e, s), e)),
             used_per_entry * e / (MIB * 1024.0),
             alloc_per_entry * e / (MIB * 1024.0),
             out_per_series * s / MIB,
-            cell(mem),
-            cell(held),
+            whole(predict(mem, f, e, s)),
+            whole(predict(held, f, e, s)),
         );
     }
 }
