@@ -342,7 +342,7 @@ fn projection(points: &[Point], m: &Models) {
             alloc_per_entry * e / (MIB * 1024.0),
             out_per_series * s / MIB,
             whole(predict(mem, f, e, s)),
-            whole(predict(held, f, e, s)),
+            whole(predict(held, f * kept_share(e), e * kept_share(e), s)),
         );
     }
 }
