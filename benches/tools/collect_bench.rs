@@ -10,7 +10,9 @@
 //!
 //! `--incremental` scrapes with one collector made with
 //! `with_incremental(true)`: its first scrape is timed apart (`first_ms`),
-//! the repetitions reuse the layouts it kept.
+//! the repetitions reuse the layouts it kept. `--touch` adds 1.0 to the
+//! first value of every file before each timed scrape (untimed; it changes
+//! the directory's values, so every file kind is merged again).
 //!
 //! With `--repeat`, each repetition is a whole scrape as a server does it:
 //! list, read, merge, encode into a buffer (not written anywhere). Output is
@@ -30,7 +32,7 @@ use std::time::Instant;
 
 use prometheus_multiproc::MultiProcessCollector;
 use prometheus_multiproc::format::parse_file_name;
-use prometheus_multiproc::format::{HEADER_LEN, read_used};
+use prometheus_multiproc::format::{HEADER_LEN, read_used, value_offset};
 
 fn raw_read(dir: &Path, buf: &mut Vec<u8>) -> usize {
     let mut total = 0;
@@ -61,6 +63,32 @@ fn raw_read(dir: &Path, buf: &mut Vec<u8>) -> usize {
     total
 }
 
+/// Adds 1.0 to the first value of every metrics file in `dir` (in place,
+/// as a writer does): every file changed, its layout not.
+fn touch_every_file(dir: &Path) {
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let e = e.expect("dir entry");
+        let name = e.file_name();
+        if name.to_str().and_then(parse_file_name).is_none() {
+            continue;
+        }
+        let Ok(f) = File::options().read(true).write(true).open(e.path()) else {
+            continue;
+        };
+        let mut head = [0u8; HEADER_LEN + 4];
+        if f.read_exact_at(&mut head, 0).is_err() || read_used(&head).unwrap_or(0) <= 8 {
+            continue;
+        }
+        let key_len = u32::from_le_bytes(head[HEADER_LEN..].try_into().expect("4 bytes"));
+        let at = (HEADER_LEN + value_offset(key_len as usize)) as u64;
+        let mut v = [0u8; 8];
+        if f.read_exact_at(&mut v, at).is_ok() {
+            let bumped = f64::from_le_bytes(v) + 1.0;
+            f.write_all_at(&bumped.to_le_bytes(), at).expect("write");
+        }
+    }
+}
+
 /// CPU time of the whole process (all threads), in milliseconds.
 fn cpu_ms() -> f64 {
     let mut ts = libc::timespec {
@@ -86,14 +114,15 @@ fn median(v: &mut [f64]) -> f64 {
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let incremental = args.iter().any(|a| a == "--incremental");
-    args.retain(|a| a != "--incremental");
+    let dirty = args.iter().any(|a| a == "--touch");
+    args.retain(|a| a != "--incremental" && a != "--touch");
     let (dir, repeat) = match args.as_slice() {
         [dir] => (dir.clone(), None),
         [dir, flag, n] if flag == "--repeat" => {
             (dir.clone(), Some(n.parse::<usize>().expect("--repeat N")))
         }
         _ => {
-            eprintln!("usage: collect_bench DIR [--repeat N] [--incremental]");
+            eprintln!("usage: collect_bench DIR [--repeat N] [--incremental] [--touch]");
             std::process::exit(2);
         }
     };
@@ -122,6 +151,9 @@ fn main() {
     let mut cpu = Vec::with_capacity(reps);
     for _ in 0..reps {
         out.clear();
+        if dirty {
+            touch_every_file(Path::new(&dir));
+        }
         let c = cpu_ms();
         let t = Instant::now();
         collector.encode_text(&mut out).expect("collect");

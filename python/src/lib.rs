@@ -11,12 +11,38 @@ mod errors;
 mod objects;
 mod value;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use prometheus_multiproc::MultiProcessCollector;
 use prometheus_multiproc::integrations;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+
+/// Directories whose collectors are kept, at most.
+const KEPT_DIRECTORIES: usize = 8;
+
+/// An incremental collector for `path`, kept for the process's life (for
+/// the last [`KEPT_DIRECTORIES`] directories): an app's `/metrics` scrapes
+/// one directory again and again, and a kept collector reads only the
+/// values (`MultiProcessCollector::with_incremental`). If another thread
+/// holds the list (or held it when this process was forked from one that
+/// did), a new collector does this scrape.
+fn kept_collector(path: &Path) -> prometheus_multiproc::Result<MultiProcessCollector> {
+    static KEPT: Mutex<Vec<(PathBuf, MultiProcessCollector)>> = Mutex::new(Vec::new());
+    let Ok(mut kept) = KEPT.try_lock() else {
+        return MultiProcessCollector::new(path);
+    };
+    if let Some((_, c)) = kept.iter().find(|(p, _)| p == path) {
+        return Ok(c.clone());
+    }
+    let c = MultiProcessCollector::new(path)?.with_incremental(true);
+    if kept.len() >= KEPT_DIRECTORIES {
+        kept.remove(0);
+    }
+    kept.push((path.to_path_buf(), c.clone()));
+    Ok(c)
+}
 
 /// Collects the directory `path` and returns `(metrics, warnings)`:
 /// `prometheus_client.metrics_core.Metric` objects equal to those
@@ -25,7 +51,7 @@ use pyo3::types::{PyBytes, PyList};
 #[pyfunction]
 fn collect<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Bound<'py, PyList>, Vec<String>)> {
     let scrape = py
-        .detach(|| MultiProcessCollector::new(&path)?.collect_families())
+        .detach(|| kept_collector(&path)?.collect_families())
         .map_err(errors::to_py)?;
     let metrics = objects::metrics(py, &scrape.families)?;
     let warnings = scrape.warnings.iter().map(|w| w.to_string()).collect();
@@ -49,7 +75,7 @@ fn render<'py>(
 ) -> PyResult<(Bound<'py, PyBytes>, String, Vec<String>)> {
     let rendered = py
         .detach(|| {
-            let collector = MultiProcessCollector::new(&path)?;
+            let collector = kept_collector(&path)?;
             // The one place where the format is chosen and the body encoded.
             integrations::render_request(&collector, accept.as_deref(), query.as_deref())
         })

@@ -17,7 +17,9 @@
 //!   one reused buffer, and closed before the next is opened: one descriptor
 //!   at a time per merging thread, however many files there are. Files are
 //!   never mapped, so a file truncated while being read cannot crash the
-//!   reader.
+//!   reader; an incremental collector
+//!   ([`with_incremental`](MultiProcessCollector::with_incremental)) maps
+//!   only files that no other user can shrink (`docs/reliability.md`).
 //! * Memory is bounded by what is really on disk and by a process-wide
 //!   budget ([`READ_BUDGET`](crate::READ_BUDGET)). A file is read whole only if its `used` bytes
 //!   are all allocated on disk (`st_blocks`) and its buffer can get a lease

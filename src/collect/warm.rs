@@ -632,22 +632,9 @@ fn reuse(
 /// Loads every value and timestamp of `layout` from its mapping; whether
 /// any changed. `None` if an offset is outside the mapping.
 fn load_values(layout: &mut Layout) -> Option<bool> {
-    let map = &layout.map;
-    let ahead = layout
-        .offsets
-        .iter()
-        .skip(PREFETCH_AHEAD)
-        .chain(std::iter::repeat(&0));
-    let mut changed = false;
-    for ((&off, kept), &next) in layout.offsets.iter().zip(&mut layout.values).zip(ahead) {
-        // CAST: u32 to usize widens.
-        map.prefetch(next as usize);
-        let off = off as usize;
-        let now = [map.load_u64(off)?, map.load_u64(off + 8)?];
-        changed |= now != *kept;
-        *kept = now;
-    }
-    Some(changed)
+    layout
+        .map
+        .reload(&layout.offsets, &mut layout.values, PREFETCH_AHEAD)
 }
 
 /// Live-gauge and info files describe living processes: their writer's

@@ -613,6 +613,53 @@ impl ReadMap {
         Some(cell.load(Ordering::Relaxed))
     }
 
+    /// Loads the value and timestamp (8 bytes each) at every offset of
+    /// `offsets` into `values`, prefetching `ahead` entries in advance;
+    /// whether any differs from what `values` held. `None` (and `values`
+    /// partly updated) if an offset is unaligned or its 16 bytes are not
+    /// inside the mapping, or the lengths differ.
+    ///
+    /// The loop of an incremental scrape, which reads every value of every
+    /// kept file: one bounds check and two atomic loads per entry.
+    pub(crate) fn reload(
+        &self,
+        offsets: &[u32],
+        values: &mut [[u64; 2]],
+        ahead: usize,
+    ) -> Option<bool> {
+        if offsets.len() != values.len() {
+            return None;
+        }
+        let base = self.map.as_mut_ptr();
+        let mut changed = false;
+        for (i, (&off, kept)) in offsets.iter().zip(values.iter_mut()).enumerate() {
+            // CAST: u32 to usize widens.
+            let off = off as usize;
+            if !off.is_multiple_of(8) || off + 16 > self.len {
+                return None;
+            }
+            if let Some(&next) = offsets.get(i + ahead) {
+                self.prefetch(next as usize);
+            }
+            // SAFETY: `off + 16 <= len` (checked above), so both 8-byte
+            // words are inside the mapping and backed by the file (the
+            // trust boundary above); the base is page-aligned and `off` a
+            // multiple of 8, so both pointers are aligned for `AtomicU64`;
+            // writers store these words concurrently, which atomic loads
+            // tolerate; the mapping lives as long as `self`.
+            let now = unsafe {
+                let at = base.add(off).cast::<u64>();
+                [
+                    AtomicU64::from_ptr(at).load(Ordering::Relaxed),
+                    AtomicU64::from_ptr(at.add(1)).load(Ordering::Relaxed),
+                ]
+            };
+            changed |= now != *kept;
+            *kept = now;
+        }
+        Some(changed)
+    }
+
     /// Asks the processor to start loading the cache line at `offset` (a
     /// hint: values read one after another in a large file are far
     /// apart, and waiting for each in turn is most of the cost).
