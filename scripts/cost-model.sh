@@ -6,10 +6,11 @@
 # table, the fitted coefficients and the projection to 1,000 workers x 100k
 # series. One merging thread unless PROMETHEUS_MULTIPROC_COLLECT_THREADS is
 # set. Arguments go to the tool:
-#   scripts/cost-model.sh                 # 5 reps per point (about 4 minutes)
-#   scripts/cost-model.sh --large         # and 1M series, 1,000 x 10,000 in
+#   scripts/cost-model.sh                 # 5 reps per point (about 2 minutes)
+#   scripts/cost-model.sh --large         # and 1M series (needed for the 1M-series
+#                                         # projections), 1,000 x 10,000 in
 #                                         # 100k series, 64 x 100,000 (about
-#                                         # 10 more minutes)
+#                                         # 6 more minutes)
 #   scripts/cost-model.sh --point 4000,25000,4000   # and a point of your own
 #                                         # (files,entries per file,files per key set)
 # Needs about 2 GiB free under ${TMPDIR:-/tmp} (each directory is written,
