@@ -103,14 +103,24 @@ pub fn tune_malloc() {
     }
 }
 
+/// Free heap memory kept for the next scrape: below this, nothing is
+/// given back (a scrape that finds its memory still mapped does not fault
+/// every page in again).
+const KEEP_FREE: usize = 8 << 20;
+
 /// Gives the free memory of glibc's heaps back to the kernel, so that a
-/// burst of large scrapes does not leave the process at its peak size.
+/// burst of large scrapes does not leave the process at its peak size;
+/// unless less than [`KEEP_FREE`] is free.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only returns free heap pages to the kernel; it
-    // takes no pointer and may be called from any thread at any time.
+    // SAFETY: `mallinfo2` only reads glibc's statistics and returns them by
+    // value; `malloc_trim` only returns free heap pages to the kernel;
+    // neither takes a pointer, and both may be called from any thread at
+    // any time.
     unsafe {
-        libc::malloc_trim(0);
+        if libc::mallinfo2().fordblks >= KEEP_FREE {
+            libc::malloc_trim(0);
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Defensive reading of one metrics file: never opening what is not a regular file, never following links, bounded by what is on disk and by the read budget.
 
-use std::fs::{File, FileType};
+use std::fs::{File, FileType, Metadata};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
@@ -60,6 +60,9 @@ pub(super) struct Opened {
     /// Its `used` bytes are allocated on disk (no hole): it may be read
     /// whole.
     pub(super) dense: bool,
+    /// Its last `fstat` (the size in it may be below `used` if the file
+    /// grew since; `used` was checked against a later one).
+    pub(super) meta: Metadata,
 }
 
 /// Opens the file `name` of the directory open as `dirfd`, reads and
@@ -74,7 +77,7 @@ pub(super) fn open_image(dirfd: &File, name: &str, kind: FileKind) -> Result<Ope
         _ if e.raw_os_error() == Some(libc::ELOOP) => Skip::Other(WarningKind::SymbolicLink),
         _ => Skip::Other(WarningKind::unreadable("open", &e)),
     })?;
-    let (mut size, mut allocated) = file_size(&file)?;
+    let (mut size, mut allocated, mut meta) = file_size(&file)?;
     if size == 0 {
         return Err(Skip::Quiet);
     }
@@ -108,7 +111,7 @@ pub(super) fn open_image(dirfd: &File, name: &str, kind: FileKind) -> Result<Ope
 
     // The file may have grown since fstat; look again before giving up.
     if used as u64 > size.min(allocated) {
-        (size, allocated) = file_size(&file)?;
+        (size, allocated, meta) = file_size(&file)?;
     }
     if used as u64 > size {
         return Err(corrupt(
@@ -124,6 +127,7 @@ pub(super) fn open_image(dirfd: &File, name: &str, kind: FileKind) -> Result<Ope
         header,
         used,
         dense: used as u64 <= allocated,
+        meta,
     })
 }
 
@@ -172,7 +176,7 @@ pub(super) fn shrank(used: usize, len: usize) -> Skip {
 }
 
 /// fstat: the size of a regular file, and the bytes allocated to it.
-fn file_size(file: &File) -> Result<(u64, u64), Skip> {
+fn file_size(file: &File) -> Result<(u64, u64, Metadata), Skip> {
     let md = file
         .metadata()
         .map_err(|e| Skip::Other(WarningKind::unreadable("stat", &e)))?;
@@ -180,7 +184,7 @@ fn file_size(file: &File) -> Result<(u64, u64), Skip> {
         return Err(Skip::Other(not_regular(md.file_type())));
     }
     // `st_blocks` counts 512-byte units.
-    Ok((md.len(), md.blocks().saturating_mul(512)))
+    Ok((md.len(), md.blocks().saturating_mul(512), md))
 }
 
 /// Positional read of up to `buf.len()` bytes; fewer only at end of file.

@@ -108,6 +108,8 @@ struct Unit {
     stale_entries: usize,
     /// The last merge, if it may be reused.
     cached: Option<Cached>,
+    /// Merges made (not reused), for tests.
+    merges: u64,
 }
 
 /// A merge of one kind's files, and how each file fared in it.
@@ -189,6 +191,8 @@ pub(crate) struct Footprint {
     pub(crate) entries: usize,
     pub(crate) keys: usize,
     pub(crate) series: usize,
+    /// Merges made over all kinds (not reused from the last scrape).
+    pub(crate) merges: u64,
 }
 
 impl Warm {
@@ -212,17 +216,19 @@ impl Warm {
     #[cfg(test)]
     pub(crate) fn footprint(&self) -> Footprint {
         let (files, entries) = self.kept();
-        let (mut keys, mut series) = (0, 0);
+        let (mut keys, mut series, mut merges) = (0, 0, 0);
         for u in self.units.values() {
             let (k, s) = u.st.merger.footprint();
             keys += k;
             series += s;
+            merges += u.merges;
         }
         Footprint {
             files,
             entries,
             keys,
             series,
+            merges,
         }
     }
 
@@ -366,6 +372,7 @@ impl Unit {
             kept_entries: 0,
             stale_entries: 0,
             cached: None,
+            merges: 0,
         }
     }
 
@@ -390,7 +397,7 @@ impl Unit {
         {
             return cached.again(job.format);
         }
-        self.merge_anew(job, files, refreshed, fared)
+        self.merge_anew(job, files, refreshed)
     }
 
     /// Merges `files` with the kept merger, its values reset.
@@ -399,31 +406,39 @@ impl Unit {
         job: &Job<'_>,
         files: &[usize],
         refreshed: Vec<Refresh>,
-        fared: Option<Vec<Fared>>,
     ) -> (Vec<Family>, Part) {
+        self.merges += 1;
         self.st.merger.reset_values();
         self.st.warnings.clear();
         self.st.stats = Default::default();
+        // How each file fared, while every one may be reused next time.
+        let mut fared = Some(Vec::with_capacity(files.len()));
         for (&i, r) in files.iter().zip(refreshed) {
             let (name, kind) = &job.names[i];
             let pid = naming::parse_file_name(name).map_or("", |(_, p)| p);
             self.st.merger.set_file_index(i);
-            let outcome = match r {
+            let (outcome, how) = match r {
                 Refresh::Same | Refresh::Changed => {
                     self.st.stats.files_reused += 1;
                     let layout = &self.files[name];
-                    Ok(self
-                        .st
-                        .merger
-                        .add_file(*kind, pid, layout.entries())
-                        .conflicts)
+                    let report = self.st.merger.add_file(*kind, pid, layout.entries());
+                    (Ok(report.conflicts), Some(Fared::Merged))
                 }
-                Refresh::Dead => Err(Skip::Dead),
-                Refresh::Failed(skip) => Err(skip),
-                Refresh::Cold => self
-                    .stage_cold(job, i)
-                    .map(|()| self.st.add_staged(*kind, pid)),
+                Refresh::Dead => (Err(Skip::Dead), Some(Fared::Dead)),
+                Refresh::Failed(skip) => (Err(skip), None),
+                Refresh::Cold => {
+                    let outcome = self
+                        .stage_cold(job, i)
+                        .map(|()| self.st.add_staged(*kind, pid));
+                    // Read now and kept: its values are those applied.
+                    let kept = outcome.is_ok() && self.files.contains_key(name);
+                    (outcome, kept.then_some(Fared::Merged))
+                }
             };
+            match (how, &mut fared) {
+                (Some(how), Some(all)) => all.push(how),
+                _ => fared = None,
+            }
             self.st.record(&job.c.dir, name, outcome);
         }
         // Give the image buffer's lease back between scrapes.
@@ -522,8 +537,8 @@ impl Unit {
             return None;
         }
         let ino = job.inodes[i];
-        let meta = file.file.metadata().ok()?;
-        if meta.ino() != ino || crate::write::adopt::check(&meta, 0).is_err() {
+        let meta = &file.meta;
+        if meta.ino() != ino || crate::write::adopt::check(meta, 0).is_err() {
             return None;
         }
         let len = usize::try_from(meta.len()).ok()?;

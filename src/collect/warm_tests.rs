@@ -5,6 +5,7 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
 
 use super::collector::*;
+use super::warm::Footprint;
 use super::warning::WarningKind;
 use crate::format::key::encode_key;
 use crate::format::{Entries, HEADER_LEN, LOCK_MARKER, build_file, encode_entry};
@@ -271,7 +272,12 @@ fn values_are_read_in_place_and_memory_does_not_grow() {
     let first = c.collect_families().unwrap();
     assert_eq!(first.stats.files_reused, 0);
     let kept = c.warm_footprint().unwrap();
-    assert_eq!((kept.files, kept.entries), (8, 320));
+    assert_eq!((kept.files, kept.entries, kept.merges), (8, 320, 1));
+    // Nothing changed: the first scrape's merge is reused (also right
+    // after the first scrape, whose files were all read cold).
+    let again = c.collect_families().unwrap();
+    assert_eq!(again.families, first.families);
+    assert_eq!(c.warm_footprint().unwrap(), kept);
     let mut rng = Rng(7);
     for round in 0..300 {
         let pid = rng.below(8);
@@ -289,7 +295,17 @@ fn values_are_read_in_place_and_memory_does_not_grow() {
             .unwrap();
         assert_eq!(s.families, cold.families, "round {round}");
     }
-    assert_eq!(c.warm_footprint().unwrap(), kept);
+    // Every round changed a value: merged again each time, and nothing
+    // else grew.
+    let now = c.warm_footprint().unwrap();
+    assert_eq!(now.merges, kept.merges + 300);
+    assert_eq!(
+        Footprint {
+            merges: kept.merges,
+            ..now
+        },
+        kept
+    );
 }
 
 #[test]
@@ -319,11 +335,12 @@ fn state_of_files_gone_is_dropped() {
         new_file(&path, &entries);
         c.collect_families().unwrap();
         std::fs::remove_file(&path).unwrap();
-        let kept = c.warm_footprint().unwrap_or(super::warm::Footprint {
+        let kept = c.warm_footprint().unwrap_or(Footprint {
             files: 0,
             entries: 0,
             keys: 0,
             series: 0,
+            merges: 0,
         });
         assert!(kept.keys <= 2 * 4096 + 100, "worker {w}: {kept:?}");
     }
