@@ -37,10 +37,12 @@
 //! states this trust boundary.
 //!
 //! **Memory** grows with the files and distinct keys, not with scrapes:
-//! per kept file, one mapping and 8 bytes per entry; the merger holds one
-//! template per distinct key and one row per series. Keys of files that
-//! went away stay in the merger until they outnumber the kept ones, when
-//! the whole state is dropped and the next scrape starts cold. At most
+//! per kept file, one mapping and 24 bytes per entry (key, offset, last
+//! value and timestamp); per kind, a merger with one template per distinct
+//! key and one row per series, and the last families and encoding. Keys of
+//! files that went away stay in the mergers until they outnumber the kept
+//! ones, when the whole state is dropped and the next scrape starts cold. At
+//! most
 //! [`MAX_KEPT_FILES`] files and [`MAX_KEPT_ENTRIES`] entries are kept;
 //! files past that are read cold.
 
