@@ -441,3 +441,58 @@ fn a_corrupt_tail_skips_the_file_as_a_cold_scrape_does() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Scrapes while a writer thread increments counters, observes histograms
+/// and adds label sets (entries appended, files grown): every scrape's
+/// counter total is at least the last one's (nothing read twice or torn),
+/// and once the writer stops, the kept collector equals a new one.
+#[test]
+fn scrapes_during_writes_are_monotonic_and_end_exact() {
+    use crate::{CounterVec, HistogramOpts, HistogramVec, MetricsDir, Opts};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = MetricsDir::open(tmp.path()).unwrap();
+    let jobs = CounterVec::new_in(&dir, Opts::new("jobs_total", "Jobs."), &["n"]).unwrap();
+    let lat = HistogramVec::new_in(&dir, HistogramOpts::new("lat", "L."), &["n"]).unwrap();
+    let c = MultiProcessCollector::from_dir(&dir)
+        .unwrap()
+        .with_incremental(true);
+    let stop = AtomicBool::new(false);
+    let total = |s: &Scrape| -> f64 {
+        s.families
+            .iter()
+            .filter(|f| f.name == "jobs")
+            .flat_map(|f| &f.samples)
+            .map(|s| s.value)
+            .sum()
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                // New label sets now and then: entries appended, files grown.
+                let n = (i % 1000).to_string();
+                jobs.with_label_values(&[&n]).inc();
+                lat.with_label_values(&[&n]).observe(i as f64 / 1000.0);
+                i += 1;
+            }
+        });
+        let mut last = 0.0;
+        for _ in 0..60 {
+            let s = c.collect_families().unwrap();
+            assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+            let t = total(&s);
+            assert!(t >= last, "the total went down: {last} -> {t}");
+            last = t;
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let kept = outcome(&c, false);
+    let new = outcome(&MultiProcessCollector::from_dir(&dir).unwrap(), false);
+    assert_eq!(kept, new);
+    assert!(
+        kept.0.contains("jobs_total{n=\"999\"}"),
+        "the writer added every label set"
+    );
+}
