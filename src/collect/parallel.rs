@@ -38,28 +38,8 @@ impl MultiProcessCollector {
         } else {
             let next = AtomicUsize::new(0);
             let aheads = ReadAheads::new(&units, self.budget);
-            let work = || self.merge_units(dirfd, names, &units, &aheads, &next, format);
-            let spawner_cpu = placement::current_cpu();
-            let helper = || {
-                placement::leave_cpu(spawner_cpu);
-                work()
-            };
-            std::thread::scope(|s| {
-                let others: Vec<_> = (1..threads)
-                    .filter_map(|_| {
-                        // No thread to be had (process or memory limits):
-                        // the threads that exist take its share.
-                        std::thread::Builder::new()
-                            .name("pm-collect".into())
-                            .spawn_scoped(s, helper)
-                            .ok()
-                    })
-                    .collect();
-                let mut parts = work();
-                for h in others {
-                    parts.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-                }
-                parts
+            on_threads(threads, || {
+                self.merge_units(dirfd, names, &units, &aheads, &next, format)
             })
         };
         let (families, mut merged, encoded) = match combine(parts, format) {
@@ -188,6 +168,33 @@ impl MultiProcessCollector {
         }
         (families, part)
     }
+}
+
+/// Runs `work` on the calling thread and on up to `threads - 1` more
+/// (each moved off the caller's CPU, see [`placement`]), and joins what
+/// they return. A thread that cannot be had (process or memory limits) is
+/// done without: the threads that exist take its share. A panic in one is
+/// raised again here.
+pub(super) fn on_threads<T: Send>(threads: usize, work: impl Fn() -> Vec<T> + Sync) -> Vec<T> {
+    let spawner = placement::current_cpu();
+    std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("pm-collect".into())
+                    .spawn_scoped(s, || {
+                        placement::leave_cpu(spawner);
+                        work()
+                    })
+                    .ok()
+            })
+            .collect();
+        let mut all = work();
+        for h in others {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
+    })
 }
 
 /// Marks a unit as being merged ([`ReadAhead::active`]) while alive.

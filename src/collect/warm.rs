@@ -57,8 +57,7 @@ use super::budget::CHUNK;
 use super::collector::MultiProcessCollector;
 use super::dead::{self, Liveness};
 use super::encoded::Encoded;
-use super::parallel::{PARALLEL_MIN_FILES, Part, combine, lock, units};
-use super::placement;
+use super::parallel::{PARALLEL_MIN_FILES, Part, combine, lock, on_threads, units};
 use super::read::{Opened, Skip, Skipped, corrupt, open_image, read_whole};
 use super::scrape::{ScrapeState, stage};
 use super::warning::WarningKind;
@@ -341,25 +340,7 @@ impl Job<'_> {
         if threads < 2 {
             return take();
         }
-        let spawner = placement::current_cpu();
-        std::thread::scope(|s| {
-            let helpers: Vec<_> = (1..threads)
-                .filter_map(|_| {
-                    std::thread::Builder::new()
-                        .name("pm-collect".into())
-                        .spawn_scoped(s, || {
-                            placement::leave_cpu(spawner);
-                            take()
-                        })
-                        .ok()
-                })
-                .collect();
-            let mut parts = take();
-            for h in helpers {
-                parts.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            }
-            parts
-        })
+        on_threads(threads, take)
     }
 }
 
