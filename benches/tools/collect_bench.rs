@@ -21,8 +21,6 @@
 //! file's used bytes without merging (the least any collector can do).
 //! `cpu_ms` is the median CPU time of the process (all threads, user and
 //! system) per scrape: less noisy than wall time on a busy machine.
-// Forks workers: the lints allow `unsafe` here, each block with a SAFETY comment.
-#![allow(unsafe_code)]
 
 use std::fs::File;
 use std::io::Write;
@@ -91,14 +89,10 @@ fn touch_every_file(dir: &Path) {
 
 /// CPU time of the whole process (all threads), in milliseconds.
 fn cpu_ms() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+    use nix::time::{ClockId, clock_gettime};
+    let ts = clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).expect("clock_gettime");
+    // CAST: seconds and nanoseconds of a process's CPU time fit f64 exactly enough.
+    ts.tv_sec() as f64 * 1e3 + ts.tv_nsec() as f64 / 1e6
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -39,9 +39,6 @@
 //! `PROMETHEUS_MULTIPROC_COLLECT_THREADS` applies (`scripts/cost-model.sh`
 //! sets 1: costs in one core's terms).
 
-// Reads its CPU clock through libc: `unsafe` there, with a SAFETY comment.
-#![allow(unsafe_code)]
-
 mod fit;
 mod generate;
 mod measure;

@@ -36,15 +36,10 @@ pub fn summary(v: &[f64]) -> (f64, f64, f64) {
 
 /// CPU time of the whole process (all threads), in milliseconds.
 fn cpu_ms() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
+    use nix::time::{ClockId, clock_gettime};
+    let ts = clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).expect("clock_gettime");
     // CAST: seconds and nanoseconds of a process's CPU time fit f64 exactly enough.
-    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+    ts.tv_sec() as f64 * 1e3 + ts.tv_nsec() as f64 / 1e6
 }
 
 /// One timed `encode_text` into `out` (cleared first). Returns the files
