@@ -141,6 +141,39 @@ fn outcome(c: &MultiProcessCollector, openmetrics: bool) -> (String, Vec<String>
     (String::from_utf8(out).unwrap(), warnings, stats)
 }
 
+/// Rewrites the file at `path` in place with the first half of its
+/// entries: `used` goes down, the size stays.
+fn rewrite_shorter(path: &Path) {
+    let img = std::fs::read(path).unwrap();
+    let entries: Vec<_> = Entries::new(&img)
+        .unwrap()
+        .map_while(Result::ok)
+        .map(|e| (e.key.to_vec(), e.value, e.timestamp))
+        .collect();
+    let keep = entries.len() / 2;
+    let e: Vec<(&[u8], f64, f64)> = entries[..keep]
+        .iter()
+        .map(|(k, v, t)| (k.as_slice(), *v, *t))
+        .collect();
+    let mut short = build_file(&e, 0);
+    short.resize(img.len(), 0);
+    let f = File::options().write(true).open(path).unwrap();
+    f.write_all_at(&short, 0).unwrap();
+}
+
+/// Appends a corrupt entry (a negative key length) to the file at `path`,
+/// if it has room.
+fn append_corrupt(path: &Path) {
+    let (_, used) = layout(path);
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    if (used + 24) as u64 <= len {
+        f.write_all_at(&(-5i32).to_le_bytes(), used as u64).unwrap();
+        let u = u32::try_from(used + 24).unwrap();
+        f.write_all_at(&u.to_le_bytes(), 0).unwrap();
+    }
+}
+
 /// One random change to the directory.
 fn mutate(dir: &Path, rng: &mut Rng, step: usize) -> &'static str {
     let kind = KINDS[rng.below(KINDS.len())];
@@ -182,32 +215,7 @@ fn mutate(dir: &Path, rng: &mut Rng, step: usize) -> &'static str {
             "replaced"
         }
         88..=91 => {
-            // Rewritten in place with fewer entries: `used` goes down.
-            let img = std::fs::read(&path).unwrap();
-            let entries: Vec<_> = Entries::new(&img)
-                .unwrap()
-                .map_while(Result::ok)
-                .map(|e| {
-                    (
-                        String::from_utf8(e.key.to_vec()).unwrap(),
-                        e.value,
-                        e.timestamp,
-                    )
-                })
-                .collect();
-            let keep = entries.len() / 2;
-            let e: Vec<(&[u8], f64, f64)> = entries[..keep]
-                .iter()
-                .map(|(k, v, t)| (k.as_bytes(), *v, *t))
-                .collect();
-            let mut short = build_file(&e, 0);
-            short.resize(img.len(), 0);
-            File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .write_all_at(&short, 0)
-                .unwrap();
+            rewrite_shorter(&path);
             "shrunk"
         }
         92..=95 => {
@@ -216,15 +224,7 @@ fn mutate(dir: &Path, rng: &mut Rng, step: usize) -> &'static str {
             "permissions"
         }
         _ => {
-            // A corrupt entry appended (a negative key length).
-            let (_, used) = layout(&path);
-            let f = OpenOptions::new().write(true).open(&path).unwrap();
-            let len = f.metadata().unwrap().len();
-            if (used + 24) as u64 <= len {
-                f.write_all_at(&(-5i32).to_le_bytes(), used as u64).unwrap();
-                let u = u32::try_from(used + 24).unwrap();
-                f.write_all_at(&u.to_le_bytes(), 0).unwrap();
-            }
+            append_corrupt(&path);
             "corrupted"
         }
     }
