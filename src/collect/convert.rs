@@ -101,14 +101,43 @@ fn to_count(v: f64) -> u64 {
 }
 
 fn structured_family(f: &Family) -> Option<proto::MetricFamily> {
+    let hist = f.kind == FamilyKind::Histogram;
+    let groups = structured_groups(f, hist);
+    if groups.is_empty() {
+        return None;
+    }
+    let typ = if hist {
+        proto::MetricType::HISTOGRAM
+    } else {
+        proto::MetricType::SUMMARY
+    };
+    let mut mf = new_family(text::escaped_metric_name(&f.name), &f.help, typ);
+    for (base, mut g) in groups {
+        let mut m = proto::Metric::from_label(label_pairs(base));
+        g.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let count = g
+            .count
+            .or_else(|| g.buckets.last().map(|b| b.1))
+            .unwrap_or(0.0);
+        if hist {
+            m.set_histogram(histogram(&g, count));
+        } else {
+            m.set_summary(summary(&g, count));
+        }
+        mf.mut_metric().push(m);
+    }
+    Some(mf)
+}
+
+/// The samples of a histogram or summary family grouped by label set
+/// without `le`/`quantile`, in first-seen order.
+fn structured_groups(f: &Family, hist: bool) -> Vec<(Vec<LabelRef<'_>>, Structured)> {
     let (bucket, sum, count) = (
         format!("{}_bucket", f.name),
         format!("{}_sum", f.name),
         format!("{}_count", f.name),
     );
-    let hist = f.kind == FamilyKind::Histogram;
     let special = if hist { "le" } else { "quantile" };
-    // Group by label set without `le`/`quantile`, in first-seen order.
     let mut groups: Vec<(Vec<LabelRef<'_>>, Structured)> = Vec::new();
     for s in &f.samples {
         let base: Vec<_> = s.labels.iter().filter(|(k, _)| &**k != special).collect();
@@ -130,57 +159,45 @@ fn structured_family(f: &Family) -> Option<proto::MetricFamily> {
             _ => {}
         }
     }
-    if groups.is_empty() {
-        return None;
-    }
-    let typ = if hist {
-        proto::MetricType::HISTOGRAM
-    } else {
-        proto::MetricType::SUMMARY
-    };
-    let mut mf = new_family(text::escaped_metric_name(&f.name), &f.help, typ);
-    for (base, mut g) in groups {
-        let mut m = proto::Metric::from_label(label_pairs(base));
-        g.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let count = g
-            .count
-            .or_else(|| g.buckets.last().map(|b| b.1))
-            .unwrap_or(0.0);
-        if hist {
-            let mut h = proto::Histogram::default();
-            h.set_sample_count(to_count(count));
-            h.set_sample_sum(g.sum);
-            h.set_bucket(
-                g.buckets
-                    .iter()
-                    .filter(|(b, _)| *b != f64::INFINITY)
-                    .map(|&(b, v)| {
-                        let mut pb = proto::Bucket::default();
-                        pb.set_upper_bound(b);
-                        pb.set_cumulative_count(to_count(v));
-                        pb
-                    })
-                    .collect(),
-            );
-            m.set_histogram(h);
-        } else {
-            let mut s = proto::Summary::default();
-            s.set_sample_count(to_count(count));
-            s.set_sample_sum(g.sum);
-            s.set_quantile(
-                g.quantiles
-                    .iter()
-                    .map(|&(q, v)| {
-                        let mut pq = proto::Quantile::default();
-                        pq.set_quantile(q);
-                        pq.set_value(v);
-                        pq
-                    })
-                    .collect(),
-            );
-            m.set_summary(s);
-        }
-        mf.mut_metric().push(m);
-    }
-    Some(mf)
+    groups
+}
+
+/// A histogram of a group's sorted buckets (`+Inf` left out: it is the
+/// count).
+fn histogram(g: &Structured, count: f64) -> proto::Histogram {
+    let mut h = proto::Histogram::default();
+    h.set_sample_count(to_count(count));
+    h.set_sample_sum(g.sum);
+    h.set_bucket(
+        g.buckets
+            .iter()
+            .filter(|(b, _)| *b != f64::INFINITY)
+            .map(|&(b, v)| {
+                let mut pb = proto::Bucket::default();
+                pb.set_upper_bound(b);
+                pb.set_cumulative_count(to_count(v));
+                pb
+            })
+            .collect(),
+    );
+    h
+}
+
+/// A summary of a group's quantiles.
+fn summary(g: &Structured, count: f64) -> proto::Summary {
+    let mut s = proto::Summary::default();
+    s.set_sample_count(to_count(count));
+    s.set_sample_sum(g.sum);
+    s.set_quantile(
+        g.quantiles
+            .iter()
+            .map(|&(q, v)| {
+                let mut pq = proto::Quantile::default();
+                pq.set_quantile(q);
+                pq.set_value(v);
+                pq
+            })
+            .collect(),
+    );
+    s
 }
