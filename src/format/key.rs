@@ -327,11 +327,26 @@ pub fn push_python_repr(out: &mut String, v: f64) {
         out.push_str(".0");
         return;
     }
-    // Ryu gives the shortest digits that round-trip, as Python's repr
-    // does, written either as "0.00012", "123.25" or as "1.5e-7", "1e16".
-    let neg = v.is_sign_negative();
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    if v == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+    let mut digits = [0u8; 32];
+    let (nd, decpt) = shortest_digits(v.abs(), &mut digits);
+    push_repr_digits(out, &digits[..nd], decpt);
+}
+
+/// The shortest digits that read back as `v` (finite, above 0), as
+/// Python's repr finds them (Ryu), into `digits`: their number, without the
+/// point or leading and trailing zeros, and `decpt`, the position of the
+/// decimal point relative to the first of them ("0.00012": "12", -3;
+/// "123.25": "12325", 3).
+fn shortest_digits(v: f64, digits: &mut [u8; 32]) -> (usize, i32) {
     let mut ryu_buf = ryu::Buffer::new();
-    let text = ryu_buf.format_finite(v.abs()).as_bytes();
+    let text = ryu_buf.format_finite(v).as_bytes();
     let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
         Some(e) => {
             let exp = std::str::from_utf8(&text[e + 1..])
@@ -346,11 +361,8 @@ pub fn push_python_repr(out: &mut String, v: f64) {
         .iter()
         .position(|&b| b == b'.')
         .unwrap_or(mantissa.len());
-    // The significant digits, without the point or leading and trailing
-    // zeros, and `decpt`, the position of the decimal point relative to
-    // the first of them ("0.00012": "12", -3; "123.25": "12325", 3).
-    let mut digits = [0u8; 32];
     let mut nd = 0;
+    // CAST: a float's integer digits are at most 17.
     let mut decpt = int_len as i32 + exp;
     for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
         if nd == 0 && b == b'0' {
@@ -363,18 +375,19 @@ pub fn push_python_repr(out: &mut String, v: f64) {
     while nd > 1 && digits[nd - 1] == b'0' {
         nd -= 1;
     }
-    let digits = &digits[..nd];
-    if neg {
-        out.push('-');
-    }
+    (nd, decpt)
+}
+
+/// Writes `digits` with the decimal point at `decpt` as Python's repr
+/// does: "1.5e-07" / "1e+16" outside [1e-4, 1e16), else "0.00012",
+/// "123.25", "1200.0".
+fn push_repr_digits(out: &mut String, digits: &[u8], decpt: i32) {
     let push_digits = |out: &mut String, d: &[u8]| {
         for &b in d {
             out.push(b as char);
         }
     };
-    if v == 0.0 {
-        out.push_str("0.0");
-    } else if decpt <= -4 || decpt > 16 {
+    if decpt <= -4 || decpt > 16 {
         push_digits(out, &digits[..1]);
         if digits.len() > 1 {
             out.push('.');
@@ -389,6 +402,7 @@ pub fn push_python_repr(out: &mut String, v: f64) {
         }
         push_digits(out, digits);
     } else {
+        // CAST: positive here.
         let d = decpt as usize;
         if d >= digits.len() {
             push_digits(out, digits);
