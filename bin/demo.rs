@@ -111,44 +111,55 @@ pub fn run(args: Args) -> CliResult {
         (r, _) => r,
     };
     let duration = args.duration.map(Duration::from_secs_f64);
-
-    // The directory: --dir, the variable, or a temporary one.
-    let use_temp = args.dir.is_none()
-        && std::env::var_os(ENV_VAR).is_none()
-        && std::env::var_os(ENV_VAR_DEPRECATED).is_none();
-    let temp = if use_temp {
-        Some(
-            tempfile::Builder::new()
-                .prefix("prometheus-multiproc-demo-")
-                .tempdir()
-                .map_err(|e| fail!("demo: creating a temporary directory: {e}"))?,
-        )
-    } else {
-        None
-    };
-    let dir = match &temp {
-        Some(t) => t.path().to_path_buf(),
-        None => crate::metrics_dir(args.dir.clone())?,
-    };
+    let (temp, dir) = demo_dir(&args)?;
     let report = supervise(&dir, requests, duration, &args);
     // Count files before the temporary directory goes away.
     let files = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
     let (exposition, summary) = report?;
+    let place = match temp {
+        Some(_) => format!("{} (temporary, removed)", dir.display()),
+        None => dir.display().to_string(),
+    };
     drop(temp);
+    write_stdout(&exposition)?;
+    check(&summary, &args, &format!("{files} files in {place}"))
+}
 
+/// The directory: `--dir`, the variable, or a temporary one (returned too,
+/// to be removed when dropped).
+fn demo_dir(args: &Args) -> CliResult<(Option<tempfile::TempDir>, PathBuf)> {
+    let use_temp = args.dir.is_none()
+        && std::env::var_os(ENV_VAR).is_none()
+        && std::env::var_os(ENV_VAR_DEPRECATED).is_none();
+    if !use_temp {
+        return Ok((None, crate::metrics_dir(args.dir.clone())?));
+    }
+    let t = tempfile::Builder::new()
+        .prefix("prometheus-multiproc-demo-")
+        .tempdir()
+        .map_err(|e| fail!("demo: creating a temporary directory: {e}"))?;
+    let dir = t.path().to_path_buf();
+    Ok((Some(t), dir))
+}
+
+/// Writes the exposition to stdout; a closed pipe (`demo | head`) is not an
+/// error: the summary and the check still follow.
+fn write_stdout(exposition: &str) -> CliResult {
     let mut out = std::io::stdout().lock();
     match out
         .write_all(exposition.as_bytes())
         .and_then(|()| out.flush())
     {
-        // `demo | head`: the summary and the check still follow.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            return Err(fail!("writing to stdout: {e}"));
+            Err(fail!("writing to stdout: {e}"))
         }
-        _ => {}
+        _ => Ok(()),
     }
-    drop(out);
+}
 
+/// Prints the summary (`files`: what the directory held) and fails unless
+/// every request was counted and answered.
+fn check(summary: &Summary, args: &Args, files: &str) -> CliResult {
     let o = &summary.outcome;
     say(&format!(
         "demo: {} requests in {:.2} s ({:.0} req/s) from {} client connections; {} failed; statuses {}",
@@ -170,18 +181,12 @@ pub fn run(args: Args) -> CliResult {
         summary.replaced,
         summary.scraped_from
     ));
-    let place = if use_temp {
-        format!("{} (temporary, removed)", dir.display())
-    } else {
-        dir.display().to_string()
-    };
-    say(&format!("demo: {files} files in {place}"));
-    let made_here = o.made as f64;
+    say(&format!("demo: {files}"));
     say(&format!(
         "demo: sum of http_requests_total = {} (counted by this run: {}), requests made = {}",
         summary.total_after, summary.counted, o.made
     ));
-    if summary.counted != made_here {
+    if summary.counted != o.made as f64 {
         return Err(fail!(
             "demo: http_requests_total grew by {} but {} requests were made",
             summary.counted,
