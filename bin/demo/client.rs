@@ -87,23 +87,27 @@ fn request_for(i: u64) -> (&'static str, &'static str, &'static [u8], u16) {
     }
 }
 
+/// What the client threads share.
+#[derive(Default)]
+struct Traffic {
+    next: AtomicU64,
+    made: AtomicU64,
+    failed: AtomicU64,
+    unexpected: AtomicU64,
+    statuses: Mutex<BTreeMap<u16, u64>>,
+    /// Each request holds a read guard; the kill takes the write guard, so
+    /// it happens when no request is in flight.
+    gate: RwLock<()>,
+    kill_done: AtomicBool,
+    killed: AtomicI32,
+    last_pid: AtomicI32,
+    progress: AtomicU64,
+}
+
 /// Sends the traffic of `plan`; kills one worker half-way.
 pub fn run(plan: &Plan) -> Outcome {
     let start = Instant::now();
-    let next = AtomicU64::new(0);
-    let made = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
-    let unexpected = AtomicU64::new(0);
-    let statuses = Mutex::new(BTreeMap::new());
-    // Each request holds a read guard; the kill takes the write guard, so it
-    // happens when no request is in flight.
-    let gate = RwLock::new(());
-    let kill_done = AtomicBool::new(false);
-    let killed = AtomicI32::new(0);
-    let last_pid = AtomicI32::new(0);
-    let progress = AtomicU64::new(0);
-    let timeout = Duration::from_secs(10);
-
+    let t = Traffic::default();
     // Half-way through the requests or the duration, whichever comes first.
     let half_way = |i: u64| {
         plan.requests.is_some_and(|n| n >= 2 && i >= n / 2)
@@ -112,67 +116,79 @@ pub fn run(plan: &Plan) -> Outcome {
     let finished = |i: u64| {
         plan.requests.is_some_and(|n| i >= n) || plan.duration.is_some_and(|d| start.elapsed() >= d)
     };
-
     std::thread::scope(|s| {
         for _ in 0..plan.threads.max(1) {
             s.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let i = t.next.fetch_add(1, Ordering::Relaxed);
                     if finished(i) {
                         break;
                     }
-                    if half_way(i) && !kill_done.swap(true, Ordering::SeqCst) {
-                        let _quiet = gate.write().unwrap_or_else(|e| e.into_inner());
-                        let pid = last_pid.load(Ordering::SeqCst);
-                        if pid > 0 {
-                            say(&format!(
-                                "demo: request {i}: SIGKILL to worker {pid} (no request in flight)"
-                            ));
-                            if kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
-                                killed.store(pid, Ordering::SeqCst);
-                                // kill() returns before the worker is gone;
-                                // until it is, it could still accept (and
-                                // drop) the next connection.
-                                wait_until_dead(pid, Duration::from_secs(5));
-                            }
-                        }
+                    if half_way(i) && !t.kill_done.swap(true, Ordering::SeqCst) {
+                        t.kill_last_worker(i);
                     }
-                    let _in_flight = gate.read().unwrap_or_else(|e| e.into_inner());
-                    let (method, path, body, want) = request_for(i);
-                    match http::request(plan.addr, method, path, body, timeout) {
-                        Ok(r) => {
-                            made.fetch_add(1, Ordering::Relaxed);
-                            if r.status != want {
-                                unexpected.fetch_add(1, Ordering::Relaxed);
-                            }
-                            if let Some(pid) = r.worker_pid {
-                                last_pid.store(pid, Ordering::SeqCst);
-                            }
-                            *statuses
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .entry(r.status)
-                                .or_insert(0) += 1;
-                        }
-                        Err(e) => {
-                            if failed.fetch_add(1, Ordering::Relaxed) == 0 {
-                                say(&format!("demo: request {i} ({method} {path}) failed: {e}"));
-                            }
-                        }
-                    }
-                    report_progress(plan, start, &made, &progress);
+                    t.send(plan, i);
+                    report_progress(plan, start, &t.made, &t.progress);
                 }
             });
         }
     });
-
     Outcome {
-        made: made.into_inner(),
-        failed: failed.into_inner(),
-        unexpected: unexpected.into_inner(),
-        killed: killed.into_inner(),
+        made: t.made.into_inner(),
+        failed: t.failed.into_inner(),
+        unexpected: t.unexpected.into_inner(),
+        killed: t.killed.into_inner(),
         seconds: start.elapsed().as_secs_f64(),
-        statuses: statuses.into_inner().unwrap_or_else(|e| e.into_inner()),
+        statuses: t.statuses.into_inner().unwrap_or_else(|e| e.into_inner()),
+    }
+}
+
+impl Traffic {
+    /// SIGKILLs the worker that answered last, while no request is in
+    /// flight (before request `i`), and waits until it is gone.
+    fn kill_last_worker(&self, i: u64) {
+        let _quiet = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        let pid = self.last_pid.load(Ordering::SeqCst);
+        if pid <= 0 {
+            return;
+        }
+        say(&format!(
+            "demo: request {i}: SIGKILL to worker {pid} (no request in flight)"
+        ));
+        if kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
+            self.killed.store(pid, Ordering::SeqCst);
+            // kill() returns before the worker is gone; until it is, it
+            // could still accept (and drop) the next connection.
+            wait_until_dead(pid, Duration::from_secs(5));
+        }
+    }
+
+    /// Sends request `i` and counts its outcome.
+    fn send(&self, plan: &Plan, i: u64) {
+        let _in_flight = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        let (method, path, body, want) = request_for(i);
+        match http::request(plan.addr, method, path, body, Duration::from_secs(10)) {
+            Ok(r) => {
+                self.made.fetch_add(1, Ordering::Relaxed);
+                if r.status != want {
+                    self.unexpected.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(pid) = r.worker_pid {
+                    self.last_pid.store(pid, Ordering::SeqCst);
+                }
+                *self
+                    .statuses
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(r.status)
+                    .or_insert(0) += 1;
+            }
+            Err(e) => {
+                if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                    say(&format!("demo: request {i} ({method} {path}) failed: {e}"));
+                }
+            }
+        }
     }
 }
 
