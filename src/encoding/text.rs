@@ -400,28 +400,6 @@ pub(crate) fn escaped_label_name(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-
-    fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
-        Sample {
-            name: name.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
-                .collect(),
-            value,
-        }
-    }
-
-    fn fam(name: &str, help: &str, kind: FamilyKind, samples: Vec<Sample>) -> Family {
-        Family {
-            name: name.into(),
-            help: help.into(),
-            kind,
-            gauge_mode: None,
-            samples,
-        }
-    }
 
     fn text(f: &[Family]) -> String {
         let mut v = Vec::new();
@@ -468,32 +446,35 @@ mod tests {
     #[test]
     fn text_format_munging() {
         let fams = [
-            fam(
+            Family::new(
                 "c",
                 "a\\b\nc\"d",
                 FamilyKind::Counter,
-                vec![sample("c_total", &[], 1.0), sample("c_created", &[], 5.0)],
+                vec![
+                    Sample::new("c_total", &[], 1.0),
+                    Sample::new("c_created", &[], 5.0),
+                ],
             ),
-            fam(
+            Family::new(
                 "i",
                 "",
                 FamilyKind::Info,
-                vec![sample("i_info", &[("v", "1")], 1.0)],
+                vec![Sample::new("i_info", &[("v", "1")], 1.0)],
             ),
-            fam(
+            Family::new(
                 "s",
                 "S",
                 FamilyKind::StateSet,
-                vec![sample("s", &[("s", "a")], 1.0)],
+                vec![Sample::new("s", &[("s", "a")], 1.0)],
             ),
-            fam(
+            Family::new(
                 "h:x",
                 "H",
                 FamilyKind::Histogram,
                 vec![
-                    sample("h:x_bucket", &[("le", "+Inf")], 2.0),
-                    sample("h:x_sum", &[], 1e7),
-                    sample("h:x_count", &[], 2.0),
+                    Sample::new("h:x_bucket", &[("le", "+Inf")], 2.0),
+                    Sample::new("h:x_sum", &[], 1e7),
+                    Sample::new("h:x_count", &[], 2.0),
                 ],
             ),
         ];
@@ -517,11 +498,15 @@ mod tests {
 
     #[test]
     fn labels_sorted_and_escaped() {
-        let f = [fam(
+        let f = [Family::new(
             "g",
             "",
             FamilyKind::Gauge,
-            vec![sample("g", &[("z", "a\\b"), ("a.b", "x\ny\"")], f64::NAN)],
+            vec![Sample::new(
+                "g",
+                &[("z", "a\\b"), ("a.b", "x\ny\"")],
+                f64::NAN,
+            )],
         )];
         assert_eq!(
             text(&f),
@@ -563,11 +548,11 @@ mod tests {
     #[test]
     fn streaming_matches_in_memory_for_large_output() {
         let samples: Vec<Sample> = (0..5000)
-            .map(|i| sample("g", &[("i", &i.to_string())], i as f64))
+            .map(|i| Sample::new("g", &[("i", &i.to_string())], i as f64))
             .collect();
         let f = [
-            fam("g", "", FamilyKind::Gauge, samples.clone()),
-            fam("h", "", FamilyKind::Gauge, samples),
+            Family::new("g", "", FamilyKind::Gauge, samples.clone()),
+            Family::new("h", "", FamilyKind::Gauge, samples),
         ];
         let t = text(&f);
         assert_eq!(t.lines().count(), 4 + 10000);

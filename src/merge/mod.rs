@@ -178,6 +178,26 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// A sample named `name` with the label pairs `labels` (give them
+    /// sorted by name, as merged samples have them) and `value`.
+    ///
+    /// ```
+    /// use prometheus_multiproc::merge::Sample;
+    /// let s = Sample::new("jobs_total", &[("queue", "a")], 2.0);
+    /// assert_eq!(s.label("queue"), Some("a"));
+    /// assert_eq!(s.value, 2.0);
+    /// ```
+    pub fn new(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
+        Sample {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
+                .collect(),
+            value,
+        }
+    }
+
     /// The value of the label `name`, if the sample has it.
     ///
     /// ```
@@ -207,6 +227,27 @@ pub struct Family {
     pub gauge_mode: Option<GaugeMode>,
     /// The samples, in the order described in the [module docs](self).
     pub samples: Vec<Sample>,
+}
+
+impl Family {
+    /// A family of `kind` named `name` (for counters, without `_total`)
+    /// with the help text `help` and `samples`; no gauge mode.
+    ///
+    /// ```
+    /// use prometheus_multiproc::merge::{Family, FamilyKind, Sample};
+    /// let f = Family::new("jobs", "Jobs done.", FamilyKind::Counter, vec![Sample::new("jobs_total", &[], 1.0)]);
+    /// assert_eq!(f.samples.len(), 1);
+    /// assert_eq!(f.gauge_mode, None);
+    /// ```
+    pub fn new(name: &str, help: &str, kind: FamilyKind, samples: Vec<Sample>) -> Family {
+        Family {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            gauge_mode: None,
+            samples,
+        }
+    }
 }
 
 /// A parsed and interned key, from [`Merger::resolve`]. Only meaningful for

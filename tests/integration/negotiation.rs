@@ -1,7 +1,5 @@
 //! Accept negotiation, name escaping and `name[]`, compared with the real prometheus_client 0.26 (`choose_encoder`) header by header.
 
-use std::sync::Arc;
-
 use prometheus_multiproc::MultiProcessCollector;
 use prometheus_multiproc::encoding::negotiate;
 use prometheus_multiproc::integrations::axum::MetricsEndpoint;
@@ -12,89 +10,71 @@ use serde_json::{Value, json};
 use crate::accept_headers::{HEADERS, expected, python_answers};
 use crate::common::{Dir, http_request, run_py};
 
-fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
-    Sample {
-        name: name.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
-            .collect(),
-        value,
-    }
-}
-
-fn family(name: &str, help: &str, kind: FamilyKind, samples: Vec<Sample>) -> Family {
-    Family {
-        name: name.into(),
-        help: help.into(),
-        kind,
-        gauge_mode: None,
-        samples,
-    }
-}
-
 /// Families of every kind with names inside and outside the legacy sets.
 fn families() -> Vec<Family> {
     let route = [("rou.te", "/a"), ("code", "200")];
     vec![
-        family(
+        Family::new(
             "http.requests",
             "Requests \"x\" \\ and\nnewline.",
             FamilyKind::Counter,
             vec![
-                sample("http.requests_total", &route, 3.0),
-                sample("http.requests_created", &route, 1.7e9),
+                Sample::new("http.requests_total", &route, 3.0),
+                Sample::new("http.requests_created", &route, 1.7e9),
             ],
         ),
-        family(
+        Family::new(
             "1st",
             "Starts with a digit.",
             FamilyKind::Gauge,
-            vec![sample("1st", &[], 1.0), sample("1st", &[("ü", "v\"")], 2.5)],
+            vec![
+                Sample::new("1st", &[], 1.0),
+                Sample::new("1st", &[("ü", "v\"")], 2.5),
+            ],
         ),
-        family(
+        Family::new(
             "lat:x",
             "A colon.",
             FamilyKind::Histogram,
             vec![
-                sample("lat:x_bucket", &[("le", "1.0"), ("a.b", "x")], 1.0),
-                sample("lat:x_bucket", &[("le", "+Inf"), ("a.b", "x")], 2.0),
-                sample("lat:x_sum", &[("a.b", "x")], 1e7),
-                sample("lat:x_count", &[("a.b", "x")], 2.0),
+                Sample::new("lat:x_bucket", &[("le", "1.0"), ("a.b", "x")], 1.0),
+                Sample::new("lat:x_bucket", &[("le", "+Inf"), ("a.b", "x")], 2.0),
+                Sample::new("lat:x_sum", &[("a.b", "x")], 1e7),
+                Sample::new("lat:x_count", &[("a.b", "x")], 2.0),
             ],
         ),
-        family(
+        Family::new(
             "rpc_seconds",
             "Legacy names, reserved-looking label.",
             FamilyKind::Summary,
             vec![
-                sample("rpc_seconds_sum", &[("__x", "1"), ("sta:tus", "ok")], 0.25),
-                sample("rpc_seconds_count", &[("__x", "1"), ("sta:tus", "ok")], 4.0),
+                Sample::new("rpc_seconds_sum", &[("__x", "1"), ("sta:tus", "ok")], 0.25),
+                Sample::new("rpc_seconds_count", &[("__x", "1"), ("sta:tus", "ok")], 4.0),
             ],
         ),
-        family(
+        Family::new(
             "build.info",
             "Info.",
             FamilyKind::Info,
-            vec![sample("build.info_info", &[("version.x", "1")], 1.0)],
+            vec![Sample::new("build.info_info", &[("version.x", "1")], 1.0)],
         ),
-        family(
+        Family::new(
             "state",
             "A state set.",
             FamilyKind::StateSet,
-            vec![sample("state", &[("state", "a"), ("1x", "b")], 1.0)],
+            vec![Sample::new("state", &[("state", "a"), ("1x", "b")], 1.0)],
         ),
-        family(
+        Family::new(
             "temp.°c\n",
             "Non-ASCII and a final newline.",
             FamilyKind::Gauge,
-            vec![sample("temp.°c\n", &[("😀", "")], -0.5)],
+            vec![Sample::new("temp.°c\n", &[("😀", "")], -0.5)],
         ),
-        family(
+        Family::new(
             "abc\n",
             "A legacy name to Python's regex.",
             FamilyKind::Gauge,
-            vec![sample("abc\n", &[], 1.0)],
+            vec![Sample::new("abc\n", &[], 1.0)],
         ),
     ]
 }
