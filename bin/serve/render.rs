@@ -143,16 +143,13 @@ fn compress(body: Vec<u8>, wanted: &Wanted) -> Vec<u8> {
 
 /// The exporter's own families, all gauges (they describe this scrape).
 pub fn own_families(stats: &Stats, seconds: f64, warned: &Warned) -> Vec<Family> {
-    let gauge = |name: &str, help: &str, value: f64| Family {
-        name: name.to_string(),
-        help: help.to_string(),
-        kind: FamilyKind::Gauge,
-        gauge_mode: None,
-        samples: vec![Sample {
-            name: name.into(),
-            labels: Vec::new(),
-            value,
-        }],
+    let gauge = |name: &str, help: &str, value: f64| {
+        Family::new(
+            name,
+            help,
+            FamilyKind::Gauge,
+            vec![Sample::new(name, &[], value)],
+        )
     };
     vec![
         gauge(
